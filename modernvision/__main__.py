@@ -1,0 +1,3 @@
+from modernvision.cli import main
+
+raise SystemExit(main())
