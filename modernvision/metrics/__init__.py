@@ -1,1 +1,50 @@
+"""Metrics: classification, detection (VOC AP, COCO), semantic segmentation and panoptic quality.
 
+Each module's docstring names the paper or reference implementation it follows.
+"""
+
+from modernvision.metrics.classification import accuracy, confusion_matrix
+from modernvision.metrics.coco import (
+    COCO_STAT_NAMES,
+    CocoEvaluation,
+    coco_evaluate,
+    coco_evaluation,
+)
+from modernvision.metrics.detection import (
+    VocEvaluation,
+    average_precision,
+    box_iou_xyxy,
+    match_detections_voc,
+    precision_recall_curve,
+    voc_evaluate,
+)
+from modernvision.metrics.panoptic import (
+    PanopticImage,
+    PanopticQuality,
+    PanopticResult,
+    PQStat,
+    panoptic_quality,
+)
+from modernvision.metrics.segmentation import SegmentationMetrics, segmentation_scores
+
+__all__ = [
+    "COCO_STAT_NAMES",
+    "CocoEvaluation",
+    "PQStat",
+    "PanopticImage",
+    "PanopticQuality",
+    "PanopticResult",
+    "SegmentationMetrics",
+    "VocEvaluation",
+    "accuracy",
+    "average_precision",
+    "box_iou_xyxy",
+    "coco_evaluate",
+    "coco_evaluation",
+    "confusion_matrix",
+    "match_detections_voc",
+    "panoptic_quality",
+    "precision_recall_curve",
+    "segmentation_scores",
+    "voc_evaluate",
+]

@@ -81,7 +81,7 @@ def convert_torchvision_state_dict(name: str, state_dict: StateDict) -> StateDic
 def create(
     name: str,
     *,
-    num_classes: int = 1000,
+    num_classes: int | None = None,
     weights: str | None = None,
     **kwargs,
 ) -> nn.Module:
@@ -89,18 +89,21 @@ def create(
 
     Args:
         name: registry key (see ``list_models()``).
-        num_classes: size of the classifier output.
+        num_classes: size of the classifier output; ``None`` keeps the builder's default
+            (1000, ImageNet's, for the zoo; 10 for ``compact_cnn``).
         weights: ``None`` (random init), ``"torchvision"`` (torchvision's default pretrained
             weights, converted; needs them cached or downloadable) or a path to a state dict
             saved from the matching torchvision model.
         **kwargs: passed on to the builder (e.g. ``small_input=True``).
     """
     entry = get_entry(name)
-    if not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
-    model = entry.builder(num_classes=num_classes, **kwargs)
+    if num_classes is not None:
+        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+        kwargs["num_classes"] = num_classes
+    model = entry.builder(**kwargs)
     if weights is not None:
         from modernvision.models.pretrained import load_torchvision_weights
 
-        load_torchvision_weights(model, name, weights, num_classes=num_classes)
+        load_torchvision_weights(model, name, weights)
     return model

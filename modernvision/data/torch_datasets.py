@@ -1,0 +1,90 @@
+"""Torch datasets over in-memory arrays and over a user's class folders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset
+
+from modernvision.data.datasets import ArrayDataset
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
+                    ".pgm")
+
+
+class ArrayImageDataset(Dataset):
+    """``(image, label)`` pairs from an :class:`ArrayDataset` (uint8 ``[N, H, W(, 3)]``).
+
+    With ``transform=None`` images come out as float tensors ``[C, H, W]`` in [0, 1].
+    """
+
+    def __init__(self, data: ArrayDataset, transform: Callable | None = None) -> None:
+        self.data, self.transform = data, transform
+        self.classes = data.classes
+        images = torch.from_numpy(np.array(data.images, copy=True))
+        # (N, H, W) -> (N, 1, H, W); (N, H, W, 3) -> (N, 3, H, W)
+        self.images = images.unsqueeze(1) if images.dim() == 3 else images.permute(0, 3, 1, 2)
+        self.labels = torch.from_numpy(data.labels)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        img = self.images[i]
+        img = self.transform(img) if self.transform is not None else img.float() / 255.0
+        return img, self.labels[i]
+
+
+def load_image(path: str | Path, *, mode: str | None = None) -> Image.Image:
+    """Open an image file with a clear error for a missing, unreadable or empty file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file {path} does not exist")
+    try:
+        img = Image.open(path)
+        img.load()
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"cannot read {path} as an image ({exc})") from None
+    if img.width == 0 or img.height == 0:
+        raise ValueError(f"image {path} is empty ({img.width}x{img.height})")
+    return img.convert(mode) if mode is not None else img
+
+
+class ImageFolder(Dataset):
+    """A user's own images in class folders: ``root/<class>/<image>``.
+
+    Classes are the sorted sub-folder names; files with an image extension are taken. An empty
+    root, or a class folder without images, is an error naming it.
+    """
+
+    def __init__(self, root: str | Path, transform: Callable | None = None, *,
+                 mode: str = "RGB") -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"ImageFolder root {self.root} is not a folder")
+        self.classes = sorted(d.name for d in self.root.iterdir() if d.is_dir())
+        if not self.classes:
+            raise ValueError(f"ImageFolder root {self.root} has no class sub-folders")
+        self.samples: list[tuple[Path, int]] = []
+        for label, cls in enumerate(self.classes):
+            files = sorted(p for p in (self.root / cls).rglob("*")
+                           if p.suffix.lower() in IMAGE_EXTENSIONS)
+            if not files:
+                raise ValueError(f"class folder {self.root / cls} holds no images "
+                                 f"(extensions {', '.join(IMAGE_EXTENSIONS)})")
+            self.samples += [(p, label) for p in files]
+        self.transform, self.mode = transform, mode
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int):
+        path, label = self.samples[i]
+        img = load_image(path, mode=self.mode)
+        if self.transform is not None:
+            img = self.transform(img)
+        return img, label

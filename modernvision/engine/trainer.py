@@ -1,0 +1,423 @@
+"""The Trainer: a small explicit loop over ``run_step``, with hooks.
+
+The model (or a task wrapper such as :class:`~modernvision.engine.tasks.ClassificationTask`)
+is called on each batch and returns a dict of losses; their sum is minimised. Everything a run
+needs to continue is checkpointed atomically at the end of every epoch (model, optimizer,
+scheduler, hooks, epoch, history, RNG states), so ``fit(resume=...)`` continues to the same
+result as an uninterrupted run. Under ``torchrun`` the model is wrapped in DDP, data is sharded
+with a distributed sampler, evaluation sums are reduced across ranks, and only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data.distributed import DistributedSampler
+from tqdm.auto import tqdm
+
+from modernvision.engine import distributed as dist_utils
+from modernvision.engine.checkpoint import (
+    CheckpointError,
+    atomic_save,
+    load_checkpoint,
+    rng_state,
+    set_rng_state,
+)
+from modernvision.engine.hooks import Hook
+
+SchedulerFactory = Callable[[torch.optim.Optimizer, int], Any]
+
+
+class _ShardSampler(Sampler[int]):
+    """Every ``world``-th index from ``rank``, in order, without padding (exact evaluation)."""
+
+    def __init__(self, n: int, rank: int, world: int) -> None:
+        self.indices = list(range(rank, n, world))
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def _move(batch: Any, device: torch.device, channels_last: bool) -> Any:
+    if isinstance(batch, Tensor):
+        batch = batch.to(device, non_blocking=True)
+        if channels_last and batch.dim() == 4 and batch.is_floating_point():
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        return batch
+    if isinstance(batch, dict):
+        return {k: _move(v, device, channels_last) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_move(v, device, channels_last) for v in batch)
+    return batch
+
+
+def _call(model: nn.Module, batch: Any) -> Any:
+    if isinstance(batch, dict):
+        return model(**batch)
+    if isinstance(batch, (list, tuple)):
+        return model(*batch)
+    return model(batch)
+
+
+def _batch_size(batch: Any) -> int:
+    if isinstance(batch, Tensor):
+        return batch.shape[0] if batch.dim() else 1
+    if isinstance(batch, dict):
+        return _batch_size(next(iter(batch.values())))
+    if isinstance(batch, (list, tuple)) and batch:
+        return _batch_size(batch[0]) if not isinstance(batch[0], Tensor) or batch[0].dim() \
+            else len(batch)
+    return 1
+
+
+class Trainer:
+    """Train any model that returns a loss dict.
+
+    Args:
+        model: called as ``model(*batch)`` (or ``model(**batch)``); returns ``dict[str, Tensor]``
+            of losses in training mode. For validation metrics it may define
+            ``evaluation_sums(*batch) -> dict[str, Tensor]`` (additive totals) and
+            ``metrics_from_sums(sums) -> dict[str, float]``.
+        optimizer: built on ``model.parameters()`` (param groups welcome).
+        train_set: a map-style dataset.
+        val_set: optional validation dataset (metrics are prefixed ``val_``).
+        epochs: total number of epochs.
+        batch_size: global batch size (split across ranks under torchrun).
+        scheduler: an LR scheduler, or a factory ``(optimizer, steps_per_epoch) -> scheduler``.
+        scheduler_interval: ``"step"`` (call ``scheduler.step()`` every iteration) or ``"epoch"``.
+        hooks: e.g. :class:`~modernvision.engine.hooks.EarlyStopping`.
+        run_dir: the run folder (config.json, metrics.jsonl, checkpoints/, plots); None writes
+            nothing.
+        device: defaults to CUDA when available.
+        amp: bf16 autocast; defaults to on for CUDA, off on CPU.
+        channels_last: defaults to on for CUDA.
+        grad_clip_norm: clip the global gradient norm to this value.
+        num_workers: DataLoader workers.
+        seed: shuffling seed (the order of epoch ``e`` depends only on ``seed`` and ``e``).
+        config: the fully resolved run configuration, saved as ``config.json``.
+        collate_fn: DataLoader collate function (detection batches need one).
+        progress: show a tqdm bar per epoch.
+        log: where messages go (default ``print`` on rank 0).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        train_set: Dataset,
+        *,
+        val_set: Dataset | None = None,
+        epochs: int,
+        batch_size: int,
+        scheduler: Any | SchedulerFactory | None = None,
+        scheduler_interval: str = "step",
+        hooks: Sequence[Hook] = (),
+        run_dir: str | Path | None = None,
+        device: str | torch.device | None = None,
+        amp: bool | None = None,
+        channels_last: bool | None = None,
+        grad_clip_norm: float | None = None,
+        num_workers: int = 0,
+        seed: int = 0,
+        config: dict | None = None,
+        collate_fn: Callable | None = None,
+        eval_batch_size: int | None = None,
+        progress: bool = True,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        if not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if scheduler_interval not in ("step", "epoch"):
+            raise ValueError(f"scheduler_interval must be 'step' or 'epoch', got "
+                             f"{scheduler_interval!r}")
+        if grad_clip_norm is not None and grad_clip_norm <= 0:
+            raise ValueError(f"grad_clip_norm must be > 0, got {grad_clip_norm}")
+        self.device = torch.device(device) if device is not None else torch.device(
+            "cuda" if torch.cuda.is_available() else "cpu")
+        self.distributed = dist_utils.init_distributed(self.device)
+        self.world, self.rank = dist_utils.world_size(), dist_utils.rank()
+        if batch_size % self.world:
+            raise ValueError(f"batch_size {batch_size} must be divisible by the world size "
+                             f"{self.world}")
+        self.amp = self.device.type == "cuda" if amp is None else amp
+        self.channels_last = self.device.type == "cuda" if channels_last is None else channels_last
+
+        model.to(self.device)
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        self.unwrapped = model
+        if self.distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model: nn.Module = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        else:
+            self.model = model
+        self.optimizer = optimizer
+        self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
+        self.grad_clip_norm = grad_clip_norm
+        self.hooks = list(hooks)
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.progress = progress and self.rank == 0
+        self._log = log or print
+        self.config = dict(config or {})
+
+        self.sampler = DistributedSampler(train_set, num_replicas=self.world, rank=self.rank,
+                                          shuffle=True, seed=seed, drop_last=False)
+        pin = self.device.type == "cuda"
+        self.train_loader = DataLoader(train_set, batch_size=batch_size // self.world,
+                                       sampler=self.sampler, num_workers=num_workers,
+                                       collate_fn=collate_fn, pin_memory=pin, drop_last=False,
+                                       persistent_workers=num_workers > 0)
+        self.val_loader = None
+        if val_set is not None:
+            self.val_loader = DataLoader(
+                val_set, batch_size=(eval_batch_size or batch_size) // self.world,
+                sampler=_ShardSampler(len(val_set), self.rank, self.world),
+                num_workers=num_workers, collate_fn=collate_fn, pin_memory=pin)
+        self.steps_per_epoch = len(self.train_loader)
+        if callable(scheduler) and not hasattr(scheduler, "step"):
+            scheduler = scheduler(optimizer, self.steps_per_epoch)
+        self.scheduler, self.scheduler_interval = scheduler, scheduler_interval
+
+        self.epoch = 0  # epochs completed
+        self.global_step = 0
+        self.history: list[dict[str, float]] = []
+        self.should_stop = False
+        self.last_eval_sums: dict[str, Tensor] = {}
+
+    # -------------------------------------------------------------------------------------
+    def log(self, msg: str) -> None:
+        if self.rank == 0:
+            self._log(msg)
+
+    def resolved_config(self) -> dict:
+        cfg = dict(self.config)
+        cfg.update(trainer={
+            "epochs": self.epochs, "batch_size": self.batch_size, "seed": self.seed,
+            "device": str(self.device), "amp_bf16": self.amp, "channels_last": self.channels_last,
+            "grad_clip_norm": self.grad_clip_norm, "world_size": self.world,
+            "steps_per_epoch": self.steps_per_epoch,
+            "optimizer": type(self.optimizer).__name__,
+            "optimizer_defaults": {k: v for k, v in self.optimizer.defaults.items()
+                                   if isinstance(v, (int, float, bool, str, tuple, list))},
+            "param_groups": [{"lr": g["lr"], "params": sum(p.numel() for p in g["params"])}
+                             for g in self.optimizer.param_groups],
+            "scheduler": type(self.scheduler).__name__ if self.scheduler else None,
+            "scheduler_interval": self.scheduler_interval,
+            "hooks": [type(h).__name__ for h in self.hooks],
+        })
+        return cfg
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.run_dir / "checkpoints" / "last.pt" if self.run_dir else None
+
+    # -------------------------------------------------------------------------------------
+    def run_step(self, batch: Any) -> dict[str, float]:
+        """One optimisation step on one batch; returns the detached losses."""
+        batch = _move(batch, self.device, self.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            try:
+                losses = _call(self.model, batch)
+            except TypeError as exc:
+                if "positional argument" not in str(exc):
+                    raise
+                raise TypeError(
+                    f"the model is called on each batch as model(*batch) and must return a "
+                    f"dict of losses ({exc}); wrap a classifier in ClassificationTask") from exc
+        if not isinstance(losses, dict) or not losses:
+            raise TypeError(
+                f"in training mode the model must return a non-empty dict of losses, got "
+                f"{type(losses).__name__}; wrap a classifier in ClassificationTask")
+        total = sum(losses.values())
+        if not torch.isfinite(total):
+            raise FloatingPointError(
+                f"loss is {total.item()} at step {self.global_step} "
+                f"({ {k: float(v) for k, v in losses.items()} }); lower the learning rate?")
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if self.grad_clip_norm is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip_norm)
+        self.optimizer.step()
+        if self.scheduler is not None and self.scheduler_interval == "step":
+            self.scheduler.step()
+        self.global_step += 1
+        out = {k: float(v.detach()) for k, v in losses.items()}
+        out["loss"] = float(total.detach())
+        return out
+
+    def train_epoch(self) -> dict[str, float]:
+        self.model.train()
+        self.sampler.set_epoch(self.epoch)
+        sums: dict[str, float] = {}
+        seen, start = 0, time.perf_counter()
+        bar = tqdm(self.train_loader, desc=f"epoch {self.epoch + 1}/{self.epochs}",
+                   disable=not self.progress, leave=False, dynamic_ncols=True)
+        for batch in bar:
+            n = _batch_size(batch)
+            losses = self.run_step(batch)
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + v * n
+            seen += n
+            for h in self.hooks:
+                h.on_step_end(self, losses)
+            elapsed = time.perf_counter() - start
+            bar.set_postfix(loss=f"{sums['loss'] / seen:.4f}",
+                            img_s=f"{seen * self.world / max(elapsed, 1e-9):.0f}")
+        bar.close()
+        elapsed = time.perf_counter() - start
+        totals = dist_utils.all_reduce_sum(
+            {k: torch.tensor(v) for k, v in sums.items()} | {"_n": torch.tensor(float(seen))},
+            self.device)
+        n_total = float(totals.pop("_n"))
+        out = {f"train_{k}" if k != "loss" else "train_loss": float(v) / max(n_total, 1)
+               for k, v in totals.items()}
+        out["train_time_s"] = elapsed
+        out["train_img_per_s"] = n_total / max(elapsed, 1e-9)
+        return out
+
+    @torch.no_grad()
+    def evaluate(self, loader: DataLoader | None = None, *, prefix: str = "val_") -> dict:
+        """Metrics of the model on ``loader`` (default: the validation set), reduced over ranks."""
+        loader = loader if loader is not None else self.val_loader
+        if loader is None:
+            return {}
+        model = self.unwrapped
+        if not hasattr(model, "evaluation_sums"):
+            return {}
+        was_training = model.training
+        model.eval()
+        sums: dict[str, Tensor] = {}
+        try:
+            for batch in loader:
+                batch = _move(batch, self.device, self.channels_last)
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                    part = _call_method(model.evaluation_sums, batch)
+                for k, v in part.items():
+                    v = v.detach().double()
+                    sums[k] = sums[k] + v if k in sums else v
+        finally:
+            model.train(was_training)
+        sums = dist_utils.all_reduce_sum(sums, self.device)
+        self.last_eval_sums = sums  # e.g. the confusion matrix of a ClassificationTask
+        metrics = model.metrics_from_sums(sums)
+        return {f"{prefix}{k}": v for k, v in metrics.items()}
+
+    # -------------------------------------------------------------------------------------
+    def fit(self, resume: str | Path | bool | None = None) -> list[dict[str, float]]:
+        """Train to ``epochs`` (or until a hook stops it). ``resume``: a checkpoint path, a run
+        folder, or True for this trainer's own run folder."""
+        if resume:
+            self._resume(resume)
+        if self.run_dir is not None and self.rank == 0:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.json").write_text(
+                json.dumps(self.resolved_config(), indent=2, default=str))
+        for h in self.hooks:
+            h.on_fit_start(self)
+        while self.epoch < self.epochs and not self.should_stop:
+            for h in self.hooks:
+                h.on_epoch_start(self)
+            metrics: dict[str, float] = {"epoch": self.epoch + 1,
+                                         "lr": self.optimizer.param_groups[0]["lr"]}
+            metrics |= self.train_epoch()
+            metrics |= self.evaluate()
+            if self.scheduler is not None and self.scheduler_interval == "epoch":
+                self.scheduler.step()
+            for h in self.hooks:
+                h.on_epoch_end(self, metrics)
+            self.epoch += 1
+            self.history.append(metrics)
+            self.log(_format_metrics(metrics))
+            self._write_epoch()
+        for h in self.hooks:
+            h.on_fit_end(self)
+        if self.run_dir is not None and self.rank == 0:
+            atomic_save({"model": self.unwrapped.state_dict()}, self.run_dir / "model_final.pt")
+        dist_utils.barrier()
+        return self.history
+
+    def state_dict(self) -> dict:
+        return {
+            "model": self.unwrapped.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "hooks": [h.state_dict() for h in self.hooks],
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "history": self.history,
+            "should_stop": self.should_stop,
+            "rng": rng_state(),
+        }
+
+    def _write_epoch(self) -> None:
+        if self.run_dir is None or self.rank != 0:
+            dist_utils.barrier()
+            return
+        atomic_save(self.state_dict(), self.checkpoint_path)
+        lines = "".join(json.dumps(m) + "\n" for m in self.history)
+        tmp = self.run_dir / ".metrics.jsonl.tmp"
+        tmp.write_text(lines)
+        os.replace(tmp, self.run_dir / "metrics.jsonl")
+        from modernvision.viz.plots import plot_history
+
+        plot_history(self.history, self.run_dir)
+        dist_utils.barrier()
+
+    def _resume(self, resume: str | Path | bool) -> None:
+        if resume is True:
+            if self.checkpoint_path is None:
+                raise ValueError("resume=True needs a run_dir")
+            path = self.checkpoint_path
+        else:
+            path = Path(resume)
+            if path.is_dir():
+                path = path / "checkpoints" / "last.pt"
+        ckpt = load_checkpoint(path, map_location=self.device)
+        try:
+            self.unwrapped.load_state_dict(ckpt["model"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"checkpoint {path} does not fit this model/optimizer: "
+                                  f"{exc}") from exc
+        if self.scheduler is not None and ckpt.get("scheduler") is not None:
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        for h, state in zip(self.hooks, ckpt.get("hooks", [])):
+            h.load_state_dict(state)
+        self.epoch, self.global_step = ckpt["epoch"], ckpt.get("global_step", 0)
+        self.history = list(ckpt.get("history", []))
+        self.should_stop = bool(ckpt.get("should_stop", False))
+        set_rng_state(ckpt["rng"])
+        self.log(f"resumed from {path} after epoch {self.epoch}")
+
+
+def _call_method(fn: Callable, batch: Any) -> Any:
+    if isinstance(batch, dict):
+        return fn(**batch)
+    if isinstance(batch, (list, tuple)):
+        return fn(*batch)
+    return fn(batch)
+
+
+def _format_metrics(m: dict[str, float]) -> str:
+    parts = [f"epoch {int(m['epoch'])}"]
+    for k, v in m.items():
+        if k == "epoch" or not isinstance(v, (int, float)) or (isinstance(v, float)
+                                                                and math.isnan(v)):
+            continue
+        parts.append(f"{k} {v:.4g}" if "time" not in k else f"{k} {v:.1f}")
+    return " | ".join(parts)
+

@@ -1,0 +1,75 @@
+"""Pretrained weights for transfer learning: torchvision's, converted to our models.
+
+``create(name, weights="torchvision")`` loads torchvision's default weights for the matching
+torchvision model (from the torch hub cache, or downloaded when the internet is reachable) and
+converts them; ``weights=PATH`` loads a state dict saved from the torchvision model. With a
+``num_classes`` other than the checkpoint's, the classifier layers whose shapes differ are left
+freshly initialised (the usual transfer-learning head swap).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights are neither cached nor downloadable."""
+
+
+def _torchvision_state_dict(tv_name: str) -> dict[str, torch.Tensor]:
+    import torchvision
+
+    try:
+        weights = torchvision.models.get_model_weights(tv_name).DEFAULT
+    except (ValueError, KeyError) as exc:
+        raise WeightsUnavailableError(f"torchvision has no pretrained weights for {tv_name!r}") \
+            from exc
+    try:
+        return weights.get_state_dict(progress=False, check_hash=False)
+    except Exception as exc:  # URLError, socket timeouts, HTTP errors
+        hub = Path(torch.hub.get_dir()) / "checkpoints"
+        raise WeightsUnavailableError(
+            f"torchvision's {weights} weights are not cached under {hub} and could not be "
+            f"downloaded ({type(exc).__name__}: {exc}). Put the file {Path(weights.url).name} "
+            f"there, or pass weights=PATH to a state dict saved from torchvision.models."
+            f"{tv_name}()"
+        ) from None
+
+
+def load_torchvision_weights(model: nn.Module, name: str, weights: str | Path) -> nn.Module:
+    """Load converted torchvision weights into our ``model`` (registry name ``name``)."""
+    from modernvision.models.registry import convert_torchvision_state_dict, get_entry
+
+    entry = get_entry(name)
+    if entry.torchvision is None:
+        raise ValueError(f"model {name!r} has no torchvision counterpart; weights= needs one")
+    if str(weights) == "torchvision":
+        sd = _torchvision_state_dict(entry.torchvision)
+    else:
+        path = Path(weights)
+        if not path.is_file():
+            raise FileNotFoundError(f"weights file {path} does not exist (weights= takes "
+                                    "'torchvision' or a path to a torchvision state dict)")
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(sd, dict) and "state_dict" in sd:
+            sd = sd["state_dict"]
+    converted = convert_torchvision_state_dict(name, sd)
+    own = model.state_dict()
+    skipped = [k for k, v in converted.items() if k in own and own[k].shape != v.shape]
+    kept = {k: v for k, v in converted.items() if k not in skipped}
+    missing, unexpected = model.load_state_dict(kept, strict=False)
+    if unexpected:
+        raise ValueError(f"converted weights for {name!r} have keys our model lacks: "
+                         f"{unexpected[:5]}{'...' if len(unexpected) > 5 else ''}")
+    not_loaded = sorted(set(missing))
+    if skipped or not_loaded:
+        allowed = set(skipped)
+        stray = [k for k in not_loaded if k not in allowed]
+        if stray:
+            raise ValueError(f"converted weights for {name!r} miss {len(stray)} of our "
+                             f"parameters, e.g. {stray[:5]}")
+    model.pretrained_skipped = skipped  # the re-initialised head, e.g. for a new num_classes
+    return model

@@ -1,0 +1,72 @@
+"""ResNeXt against torchvision's resnext models (weights=None)."""
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from modernvision.analysis import summarize
+from modernvision.models import convert_torchvision_state_dict, create
+
+
+def _randomize_bn(model: nn.Module, seed: int = 1) -> None:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                n = m.num_features
+                m.running_mean.copy_(0.1 * torch.randn(n, generator=g))
+                m.running_var.copy_(0.5 + torch.rand(n, generator=g))
+                m.weight.copy_(0.25 + 0.5 * torch.rand(n, generator=g))
+                m.bias.copy_(0.1 * torch.randn(n, generator=g))
+
+
+def _params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_resnext50_param_count():
+    with torch.device("meta"):
+        ours, ref = create("resnext50_32x4d"), torchvision.models.resnext50_32x4d()
+    assert _params(ours) == _params(ref) == 25_028_904
+
+
+@pytest.mark.parametrize("name", ["resnext101_32x8d", "resnext101_64x4d"])
+def test_resnext101_param_counts(name):
+    with torch.device("meta"):
+        ours, ref = create(name), getattr(torchvision.models, name)()
+        assert ours(torch.empty(1, 3, 224, 224)).shape == (1, 1000)
+    assert _params(ours) == _params(ref)
+
+
+def test_cardinality_and_group_width():
+    m = create("resnext50_32x4d")
+    # Table 1: conv2 stage 3x3 has 128 channels in 32 groups (4 per group), doubling per stage.
+    widths = [getattr(m, f"layer{i}")[0].conv2 for i in range(1, 5)]
+    assert [c.out_channels for c in widths] == [128, 256, 512, 1024]
+    assert {c.groups for c in widths} == {32}
+
+
+def test_converted_torchvision_weights_give_same_logits():
+    ref = torchvision.models.resnext50_32x4d().eval()
+    _randomize_bn(ref)
+    ours = create("resnext50_32x4d").eval()
+    ours.load_state_dict(convert_torchvision_state_dict("resnext50_32x4d", ref.state_dict()))
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        assert (ours(x) - ref(x)).abs().max().item() <= 1e-4
+
+
+def test_macs_match_torchvision_gflops():
+    ops = torchvision.models.get_model_weights("resnext50_32x4d").DEFAULT.meta["_ops"]
+    summary = summarize(create("resnext50_32x4d"), (3, 224, 224))
+    assert abs(summary.total_macs / 1e9 - ops) / ops < 0.02
+
+
+def test_small_input_trains():
+    model = create("resnext50_32x4d", num_classes=10, small_input=True)
+    out = model(torch.randn(2, 3, 32, 32))
+    assert out.shape == (2, 10)
+    out.logsumexp(1).sum().backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), pname

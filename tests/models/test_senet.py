@@ -1,0 +1,64 @@
+"""SE-ResNet: parameter count against mmpretrain's table, and reduction to ResNet when gates open."""
+
+import torch
+import torchvision
+from torch import nn
+
+from modernvision.layers.squeeze_excite import SqueezeExcite
+from modernvision.models import create
+
+
+def _params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_se_resnet50_param_count():
+    with torch.device("meta"):
+        model = create("se_resnet50")
+    n = _params(model)
+    assert round(n / 1e6, 2) == 28.09  # mmpretrain's SE-ResNet-50 table
+    # By hand: each bottleneck with C output channels adds FC C->C/16 and C/16->C with biases.
+    se = sum(k * (2 * c * (c // 16) + c // 16 + c) for c, k in [(256, 3), (512, 4), (1024, 6),
+                                                                   (2048, 3)])
+    assert n == 25_557_032 + se
+
+
+def test_open_gates_reduce_to_resnet50():
+    """With every gate forced to 1, SE-ResNet-50 computes torchvision's ResNet-50."""
+    ref = torchvision.models.resnet50().eval()
+    model = create("se_resnet50").eval()
+    missing, unexpected = model.load_state_dict(ref.state_dict(), strict=False)
+    assert not unexpected and all(".se." in k for k in missing)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, SqueezeExcite):
+                m.fc2.weight.zero_()
+                m.fc2.bias.fill_(30.0)  # sigmoid(30) == 1.0 in float32
+        x = torch.randn(1, 3, 128, 128)
+        assert (model(x) - ref(x)).abs().max().item() <= 1e-4
+        # A gate that is not open changes the output: SE sits on the residual branch.
+        model.layer4[2].se.fc2.bias.fill_(0.0)
+        assert (model(x) - ref(x)).abs().max().item() > 1e-3
+
+
+def test_se_position_and_ratio():
+    model = create("se_resnet50")
+    block = model.layer3[0]
+    assert block.se.fc1.in_channels == 1024 and block.se.fc1.out_channels == 1024 // 16
+
+
+def test_small_input_trains():
+    model = create("se_resnet50", num_classes=10, in_channels=1, small_input=True)
+    out = model(torch.randn(2, 1, 28, 28))
+    assert out.shape == (2, 10) and torch.isfinite(out).all()
+    out.logsumexp(1).sum().backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), pname
+
+
+def test_deeper_variants_build():
+    with torch.device("meta"):
+        for name, resnet in [("se_resnet101", "resnet101"), ("se_resnet152", "resnet152")]:
+            ours = create(name)
+            assert ours(torch.empty(1, 3, 224, 224)).shape == (1, 1000)
+            assert _params(ours) > _params(getattr(torchvision.models, resnet)())
