@@ -347,7 +347,11 @@ def summarize(
     try:
         with torch.no_grad(), watcher:
             watcher.rf[x] = _RF((1, 1), (1, 1))
-            model(x)
+            try:
+                model(x)
+            except (RuntimeError, ValueError) as exc:
+                raise ValueError(f"input_size {'x'.join(map(str, dims))} does not fit "
+                                 f"{type(model).__name__}: {exc}") from exc
     finally:
         for h in handles:
             h.remove()

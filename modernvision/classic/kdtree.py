@@ -3,37 +3,49 @@
 Papers:
     * J. H. Friedman, J. L. Bentley, R. A. Finkel, "An Algorithm for Finding Best Matches in
       Logarithmic Expected Time", ACM TOMS 1977 (pre-arXiv, no arXiv id): the tree (median split,
-      buckets of points at the leaves) and the exact search that backtracks into a sibling cell
-      only when the query ball crosses it.
+      buckets of points at the leaves) and the exact search, which backtracks into a branch only
+      when the ball of the current k-th best neighbour reaches it.
+    * R. F. Sproull, "Refinements to Nearest-Neighbor Searching in k-Dimensional Trees",
+      Algorithmica 1991 (no arXiv id): splitting along the data's principal axes instead of the
+      coordinate axes.
     * S. Arya, D. M. Mount, "Algorithms for Fast Vector Quantization", DCC 1993 (no arXiv id):
       the incremental distance from the query to a cell, updated in O(1) per split.
     * J. S. Beis, D. G. Lowe, "Shape Indexing Using Approximate Nearest-Neighbour Search in
       High-Dimensional Spaces", CVPR 1997 (no arXiv id): best-bin-first (BBF) search, which visits
       cells in order of their distance to the query from a priority queue and stops after a fixed
       number of checks; D. G. Lowe, "Distinctive Image Features from Scale-Invariant Keypoints",
-      IJCV 2004 (no arXiv id), uses it for SIFT matching.
+      IJCV 2004 (no arXiv id), matches SIFT descriptors with it.
     * M. Muja, D. G. Lowe, "Fast Approximate Nearest Neighbors with Automatic Algorithm
       Configuration", VISAPP 2009 (no arXiv id; FLANN): ``checks`` counts the database points
-      whose distance was computed, the budget this module's ``checks`` argument means.
+      examined, the budget this module's ``checks`` argument means.
 
-Departures and choices, all stated:
-    * The split dimension is the one of largest variance (Friedman et al. use the largest spread);
-      the split is at the median (``np.argpartition``), and each node keeps both the largest
-      coordinate of its left half and the smallest of its right half, so the gap between the halves
-      tightens the bound on the far side (as in FLANN's single kd-tree).
-    * Both searches bound a cell by its exact distance to the query (Arya & Mount's incremental
-      distance over the cell's per-dimension offsets). Beis & Lowe's BBF orders the bins the same
-      way; FLANN's randomized trees use a cheaper sum of cut distances instead.
-    * A distance computation stops as soon as its partial sum exceeds the current k-th best
-      (partial distance search); it only skips work, never changes a result. The columns are
-      stored in decreasing order of variance so that the first dimensions summed carry most of
-      the distance (a permutation of the coordinates: distances are unchanged).
-    * Ties are broken by the smaller database index, so the exact search returns exactly what a
+How this tree works, and where it departs from the papers:
+    * Space of the tree. By default the tree lives in the first ``principal_axes`` (32) principal
+      components of the data (Sproull): splits, cells and bounding boxes are all taken there. A
+      distance over some orthonormal directions never exceeds the full distance, so every bound
+      stays a lower bound; the k-NN themselves are always decided by distances computed in the
+      original coordinates, so the answer is exact. ``principal_axes=None`` gives the plain
+      tree of Friedman et al. on the coordinate axes. In 128-d, splitting the coordinate axes
+      constrains only ~10 of them along any root-to-leaf path, which is why the exact search of
+      a plain tree ends up examining nearly every SIFT descriptor (see ``bench/kdtree.md``).
+    * Split: the dimension of largest variance (Friedman et al. use the largest spread), at the
+      median (``np.argpartition``). Each node keeps the largest coordinate of its left half and
+      the smallest of its right half, so the gap between the halves tightens the cell bounds.
+    * Exact search: a node is entered only if the bounding box of its points (tighter than the
+      cell of its splits) lies within the k-th best distance; a point's exact distance is
+      computed only if its distance over the principal axes does not already exceed the k-th
+      best (a partial-distance prefilter that never changes the result).
+    * BBF orders cells by their exact distance to the query in the tree's space (Arya & Mount's
+      incremental offsets), as Beis & Lowe order their bins; FLANN's randomized forests use a
+      cheaper sum of cut distances. One tree, not FLANN's forest.
+    * Bounds computed in the principal axes carry float64 rounding (~1e-13 relative); they prune
+      only when they exceed the k-th best by a slack of 1e-9 * (scale of the data)^2, so rounding
+      cannot drop a true neighbour.
+    * Ties are broken by the smaller database index: the exact search returns exactly what a
       stable brute-force sort by (distance, index) returns.
-    * One tree, not FLANN's forest of randomized trees.
 
-The traversals are compiled with numba (``cache=True``), queries run in parallel over numba's
-threads; the tree is built in NumPy.
+The traversals are compiled with numba (``cache=True``; iterative, as numba cannot cache
+recursive functions) and run the queries in parallel; the tree is built in NumPy.
 """
 
 from __future__ import annotations
@@ -43,42 +55,36 @@ import numpy as np
 
 __all__ = ["KDTree", "brute_force_knn"]
 
-
-# Dimensions summed between two looks at the bound in the partial distance search. The columns
-# are stored in decreasing order of variance, so the first blocks carry most of the distance.
-_BLOCK = 32
+# Relative slack on pruning bounds computed in the rotated space (see the module docstring).
+_SLACK = 1e-9
 
 
-# Re-association lets LLVM vectorise each block; it changes nothing for SIFT descriptors
-# (integer-valued, so every partial sum is exact) and only the last bits for other data.
+# Re-association lets LLVM vectorise the sum over dimensions; it changes nothing for SIFT
+# descriptors (integer-valued, so every partial sum is exact) and only the last bits for other data.
 @numba.njit(cache=True, fastmath={"reassoc", "contract"})
-def _bounded_sqdist(points: np.ndarray, row: int, query: np.ndarray, bound: float) -> float:
-    """Squared distance of ``points[row]`` to ``query``, accumulated in the data's precision.
-
-    Gives up (returning the partial sum) once a block of dimensions takes it past ``bound``.
-    """
-    dim = query.shape[0]
+def _sqdist(points: np.ndarray, row: int, query: np.ndarray) -> float:
+    """Squared distance of ``points[row]`` to ``query``, accumulated in the data's precision."""
     acc = query[0] - query[0]  # a zero of the data's dtype
-    full = dim - dim % _BLOCK
-    for begin in range(0, full, _BLOCK):
-        block = acc - acc
-        for j in range(begin, begin + _BLOCK):
-            diff = points[row, j] - query[j]
-            block += diff * diff
-        acc += block
-        if acc > bound:
-            return acc
-    for j in range(full, dim):
+    for j in range(query.shape[0]):
         diff = points[row, j] - query[j]
         acc += diff * diff
+    return acc
+
+
+@numba.njit(cache=True, fastmath={"reassoc", "contract"})
+def _box_sqdist(box_low: np.ndarray, box_high: np.ndarray, node: int, query: np.ndarray) -> float:
+    """Squared distance from ``query`` to the bounding box of ``node``'s points."""
+    acc = 0.0
+    for j in range(query.shape[0]):
+        gap = max(max(box_low[node, j] - query[j], query[j] - box_high[node, j]), 0.0)
+        acc += gap * gap
     return acc
 
 
 @numba.njit(cache=True, inline="always")
 def _offer(dist: float, index: int, best_d: np.ndarray, best_i: np.ndarray) -> None:
     """Insert (dist, index) into the sorted k-best lists if it beats the current k-th."""
-    k = best_d.shape[0]
-    last = k - 1
+    last = best_d.shape[0] - 1
     if dist > best_d[last] or (dist == best_d[last] and index >= best_i[last]):
         return
     pos = last
@@ -92,72 +98,49 @@ def _offer(dist: float, index: int, best_d: np.ndarray, best_i: np.ndarray) -> N
     best_i[pos] = index
 
 
-@numba.njit(cache=True, inline="always")
-def _scan_leaf(
-    node: int, query, points, order, start, stop, best_d, best_i
-) -> int:
+@numba.njit(cache=True)
+def _scan_leaf(node, query, rotated_query, slack, tree, best_d, best_i, counts) -> None:
+    """Offer every point of a leaf; counts[0] += points examined, counts[1] += exact distances."""
+    points, rotated, order, start, stop = tree[0], tree[1], tree[2], tree[3], tree[4]
     last = best_d.shape[0] - 1
     for p in range(start[node], stop[node]):
-        dist = _bounded_sqdist(points, p, query, best_d[last])
-        _offer(dist, order[p], best_d, best_i)
-    return stop[node] - start[node]
-
-
-@numba.njit(cache=True, fastmath={"reassoc", "contract"})
-def _bounded_box_sqdist(
-    box_low: np.ndarray, box_high: np.ndarray, node: int, query: np.ndarray, bound: float
-) -> float:
-    """Squared distance from ``query`` to the bounding box of ``node``'s points.
-
-    A lower bound on the distance to every point below ``node``; like ``_bounded_sqdist`` it
-    gives up once a block of dimensions takes it past ``bound``.
-    """
-    dim = query.shape[0]
-    acc = query[0] - query[0]
-    for begin in range(0, dim, _BLOCK):
-        block = acc - acc
-        for j in range(begin, min(begin + _BLOCK, dim)):
-            gap = max(box_low[node, j] - query[j], query[j] - box_high[node, j], acc - acc)
-            block += gap * gap
-        acc += block
-        if acc > bound:
-            return acc
-    return acc
+        counts[0] += 1
+        if _sqdist(rotated, p, rotated_query) > best_d[last] + slack:
+            continue  # already too far over the principal axes alone
+        counts[1] += 1
+        _offer(_sqdist(points, p, query), order[p], best_d, best_i)
 
 
 @numba.njit(cache=True)
-def _search_exact(
-    query, pending_d, pending_n, points, order, split_dim, low, high, left, right, box_low,
-    box_high, start, stop, best_d, best_i,
-) -> tuple[int, int]:
-    """Exact k-NN, depth-first with backtracking; returns (point, box) distances computed.
+def _search_exact(query, rotated_query, slack, tree, nodes, pending_d, pending_n, best_d,
+                  best_i, counts) -> None:
+    """Exact k-NN, depth-first with backtracking.
 
-    A node is entered only if the bounding box of its points lies within the current k-th best
-    distance; of two children the one on the query's side of the split is searched first, and the
-    other (backtracking) only if its box still reaches the shrinking k-th best ball.
-    Iterative, with an explicit stack: numba cannot cache recursive functions.
+    Of two children the one on the query's side of the split is searched first; the other is
+    entered on the way back only if its bounding box still reaches the (shrinking) k-th best ball.
+    counts[2] += bounding boxes tested.
     """
+    split_dim, low, high, left, right = nodes[0], nodes[1], nodes[2], nodes[3], nodes[4]
+    box_low, box_high = nodes[6], nodes[7]
     last = best_d.shape[0] - 1
     size = 1
     pending_d[0] = 0.0
     pending_n[0] = 0
-    point_checks = 0
-    box_checks = 0
     while size > 0:
         size -= 1
         parent_bound = pending_d[size]
         node = pending_n[size]
-        if parent_bound > best_d[last]:
+        if parent_bound > best_d[last] + slack:
             continue  # the k-th best ball shrank below this branch's bound meanwhile
-        box_checks += 1
-        bound = _bounded_box_sqdist(box_low, box_high, node, query, best_d[last])
-        if bound > best_d[last]:
+        counts[2] += 1
+        bound = _box_sqdist(box_low, box_high, node, rotated_query)
+        if bound > best_d[last] + slack:
             continue
         if split_dim[node] < 0:
-            point_checks += _scan_leaf(node, query, points, order, start, stop, best_d, best_i)
+            _scan_leaf(node, query, rotated_query, slack, tree, best_d, best_i, counts)
             continue
         dim = split_dim[node]
-        if query[dim] <= 0.5 * (low[node] + high[node]):
+        if rotated_query[dim] <= 0.5 * (low[node] + high[node]):
             near, far = left[node], right[node]
         else:
             near, far = right[node], left[node]
@@ -167,7 +150,6 @@ def _search_exact(
         pending_d[size + 1] = bound
         pending_n[size + 1] = near
         size += 2
-    return point_checks, box_checks
 
 
 @numba.njit(cache=True, inline="always")
@@ -210,33 +192,33 @@ def _heap_pop(heap_d, heap_n, size: int) -> int:
 
 
 @numba.njit(cache=True)
-def _best_bin_first(
-    query, max_checks, offsets, heap_d, heap_n, points, order, split_dim, low, high, left,
-    right, parent, start, stop, best_d, best_i,
-) -> int:
-    """Beis & Lowe's best-bin-first search; returns the number of point distances computed.
+def _best_bin_first(query, rotated_query, slack, max_checks, tree, nodes, offsets, heap_d,
+                    heap_n, best_d, best_i, counts) -> None:
+    """Beis & Lowe's best-bin-first search.
 
-    Cells wait in a priority queue keyed by their distance to the query; the search stops after
-    ``max_checks`` distances (once k points are known), or when the nearest waiting cell lies
-    beyond the k-th best, in which case the answer is exact.
+    Cells wait in a priority queue keyed by their distance to the query; the search stops once
+    ``max_checks`` points have been examined (and k are known), or when the nearest waiting cell
+    lies beyond the k-th best, in which case the answer is exact.
     """
+    split_dim, low, high, left, right, parent = (nodes[0], nodes[1], nodes[2], nodes[3],
+                                                 nodes[4], nodes[5])
     last = best_d.shape[0] - 1
     size = _heap_push(heap_d, heap_n, 0, 0.0, 0)
-    checks = 0
     while size > 0:
         cell_dist = heap_d[0]
         node = heap_n[0]
         size = _heap_pop(heap_d, heap_n, size)
-        if cell_dist > best_d[last]:
+        if cell_dist > best_d[last] + slack:
             break
-        if checks >= max_checks and best_d[last] < np.inf:
+        if counts[0] >= max_checks and best_d[last] < np.inf:
             break
         # Rebuild the per-dimension offsets of this cell from its ancestors' splits.
         child = node
         up = parent[child]
         while up >= 0:
             dim = split_dim[up]
-            side = query[dim] - low[up] if left[up] == child else high[up] - query[dim]
+            value = rotated_query[dim]
+            side = value - low[up] if left[up] == child else high[up] - value
             if side > offsets[dim]:
                 offsets[dim] = side
             child = up
@@ -245,7 +227,7 @@ def _best_bin_first(
         # (Arya & Mount: only the split dimension's offset changes).
         while split_dim[node] >= 0:
             dim = split_dim[node]
-            value = query[dim]
+            value = rotated_query[dim]
             old = offsets[dim]
             off_left = max(old, value - low[node])
             off_right = max(old, high[node] - value)
@@ -254,54 +236,50 @@ def _best_bin_first(
             else:
                 near, far, off_near, off_far = right[node], left[node], off_right, off_left
             far_dist = cell_dist - old * old + off_far * off_far
-            if far_dist <= best_d[last]:
+            if far_dist <= best_d[last] + slack:
                 size = _heap_push(heap_d, heap_n, size, far_dist, far)
             cell_dist = cell_dist - old * old + off_near * off_near
             offsets[dim] = off_near
             node = near
-        checks += _scan_leaf(node, query, points, order, start, stop, best_d, best_i)
+        _scan_leaf(node, query, rotated_query, slack, tree, best_d, best_i, counts)
         # Every non-zero offset lies on a split dimension of this leaf's ancestors.
         up = parent[node]
         while up >= 0:
             offsets[split_dim[up]] = 0.0
             up = parent[up]
-    return checks
 
 
 @numba.njit(cache=True, parallel=True)
-def _query_all(
-    queries, k, max_checks, points, order, split_dim, low, high, left, right, parent, box_low,
-    box_high, start, stop,
-):
+def _query_all(queries, rotated_queries, slacks, k, max_checks, tree, nodes):
     """All queries, in parallel; ``max_checks == 0`` selects the exact search."""
-    n_queries, dim = queries.shape
+    n_queries = queries.shape[0]
     out_d = np.empty((n_queries, k), dtype=np.float64)
     out_i = np.empty((n_queries, k), dtype=np.int64)
-    out_checks = np.zeros((n_queries, 2), dtype=np.int64)  # (point, box) distances
-    n_nodes = split_dim.shape[0]
+    out_counts = np.zeros((n_queries, 3), dtype=np.int64)
+    n_nodes = nodes[0].shape[0]
     n_chunks = min(n_queries, 256)
     for chunk in numba.prange(n_chunks):
         # Work buffers are allocated once per chunk, not once per query.
-        offsets = np.zeros(dim, dtype=np.float64)
+        offsets = np.zeros(rotated_queries.shape[1], dtype=np.float64)
         pending_d = np.empty(n_nodes, dtype=np.float64)
         pending_n = np.empty(n_nodes, dtype=np.int64)
         best_d = np.empty(k, dtype=np.float64)
         best_i = np.empty(k, dtype=np.int64)
+        counts = np.zeros(3, dtype=np.int64)
         for q in range(chunk, n_queries, n_chunks):
             best_d[:] = np.inf
             best_i[:] = np.iinfo(np.int64).max
-            query = queries[q]
+            counts[:] = 0
             if max_checks > 0:
-                out_checks[q, 0] = _best_bin_first(
-                    query, max_checks, offsets, pending_d, pending_n, points, order, split_dim,
-                    low, high, left, right, parent, start, stop, best_d, best_i)
+                _best_bin_first(queries[q], rotated_queries[q], slacks[q], max_checks, tree,
+                                nodes, offsets, pending_d, pending_n, best_d, best_i, counts)
             else:
-                out_checks[q, 0], out_checks[q, 1] = _search_exact(
-                    query, pending_d, pending_n, points, order, split_dim, low, high, left,
-                    right, box_low, box_high, start, stop, best_d, best_i)
+                _search_exact(queries[q], rotated_queries[q], slacks[q], tree, nodes,
+                              pending_d, pending_n, best_d, best_i, counts)
             out_d[q] = best_d
             out_i[q] = best_i
-    return out_d, out_i, out_checks
+            out_counts[q] = counts
+    return out_d, out_i, out_counts
 
 
 def _as_points(array: np.ndarray, name: str, dim: int | None = None) -> np.ndarray:
@@ -330,6 +308,8 @@ class KDTree:
             distances are summed in float32, which is exact for SIFT (integers below 256, so
             every sum stays below 2**24); other numeric types become float64.
         leaf_size: the largest number of points in a leaf (a bucket).
+        principal_axes: the tree splits and bounds along this many principal components of the
+            data (at most D); ``None`` splits the original coordinate axes.
 
     Example:
         >>> tree = KDTree(descriptors)
@@ -337,31 +317,52 @@ class KDTree:
         >>> dist, idx = tree.query(queries, k=2, checks=200)   # best-bin-first, approximate
     """
 
-    def __init__(self, data: np.ndarray, *, leaf_size: int = 16) -> None:
+    def __init__(
+        self, data: np.ndarray, *, leaf_size: int = 8, principal_axes: int | None = 32
+    ) -> None:
         if not isinstance(leaf_size, (int, np.integer)) or leaf_size < 1:
             raise ValueError(f"leaf_size: expected a positive integer, got {leaf_size!r}")
+        if principal_axes is not None and (
+            not isinstance(principal_axes, (int, np.integer)) or principal_axes < 1
+        ):
+            raise ValueError(f"principal_axes: expected None or a positive integer, "
+                             f"got {principal_axes!r}")
         data = _as_points(data, "data")
         if data.shape[0] == 0 or data.shape[1] == 0:
             raise ValueError(f"data: expected at least one point and one dimension, got shape "
                              f"{data.shape}")
         self.leaf_size = int(leaf_size)
-        # Columns in decreasing variance: the partial distance search then stops soonest.
-        self._columns = np.argsort(-data.var(axis=0), kind="stable")
-        self._build(np.ascontiguousarray(data[:, self._columns]))
+        wide = data.astype(np.float64)
+        if principal_axes is None:
+            self._mean = np.zeros(data.shape[1])
+            self._axes = np.eye(data.shape[1])
+        else:
+            self._mean = wide.mean(axis=0)
+            centred = wide - self._mean
+            eigvals, eigvecs = np.linalg.eigh(centred.T @ centred)
+            keep = min(int(principal_axes), data.shape[1])
+            self._axes = np.ascontiguousarray(eigvecs[:, ::-1][:, :keep].T)  # (m, D)
+        self.principal_axes = None if principal_axes is None else self._axes.shape[0]
+        rotated = self._rotate(wide)
+        self._radius = float(np.sqrt(((wide - self._mean) ** 2).sum(axis=1).max()))
+        self._build(data, rotated)
 
-    def _build(self, data: np.ndarray) -> None:
-        n = data.shape[0]
-        max_nodes = 2 * max(1, -(-n // self.leaf_size)) + 1
-        split_dim = np.full(max_nodes * 2, -1, dtype=np.int64)
-        low = np.zeros(max_nodes * 2)
-        high = np.zeros(max_nodes * 2)
-        left = np.full(max_nodes * 2, -1, dtype=np.int64)
-        right = np.full(max_nodes * 2, -1, dtype=np.int64)
-        parent = np.full(max_nodes * 2, -1, dtype=np.int64)
-        start = np.zeros(max_nodes * 2, dtype=np.int64)
-        stop = np.zeros(max_nodes * 2, dtype=np.int64)
-        box_low = np.zeros((max_nodes * 2, data.shape[1]), dtype=data.dtype)
-        box_high = np.zeros((max_nodes * 2, data.shape[1]), dtype=data.dtype)
+    def _rotate(self, wide: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray((wide - self._mean) @ self._axes.T)  # (N, D) -> (N, m)
+
+    def _build(self, data: np.ndarray, rotated: np.ndarray) -> None:
+        n, m = rotated.shape
+        capacity = 4 * max(1, -(-n // self.leaf_size)) + 1
+        split_dim = np.full(capacity, -1, dtype=np.int64)
+        low = np.zeros(capacity)
+        high = np.zeros(capacity)
+        left = np.full(capacity, -1, dtype=np.int64)
+        right = np.full(capacity, -1, dtype=np.int64)
+        parent = np.full(capacity, -1, dtype=np.int64)
+        start = np.zeros(capacity, dtype=np.int64)
+        stop = np.zeros(capacity, dtype=np.int64)
+        box_low = np.zeros((capacity, m))
+        box_high = np.zeros((capacity, m))
         order = np.arange(n, dtype=np.int64)
         n_nodes = 1
         depth = 0
@@ -371,7 +372,7 @@ class KDTree:
             depth = max(depth, level)
             start[node], stop[node] = lo, hi
             idx = order[lo:hi]
-            cell = data[idx]
+            cell = rotated[idx]
             box_low[node] = cell.min(axis=0)
             box_high[node] = cell.max(axis=0)
             if hi - lo <= self.leaf_size:
@@ -379,7 +380,7 @@ class KDTree:
             dim = int(np.argmax(cell.var(axis=0)))
             values = cell[:, dim]
             if values.min() == values.max():
-                continue  # all points coincide in every dimension: keep them in one leaf
+                continue  # the points coincide along every axis of the tree: one leaf
             half = (hi - lo) // 2
             part = np.argpartition(values, half)
             order[lo:hi] = idx[part]
@@ -391,39 +392,37 @@ class KDTree:
             stack.append((n_nodes + 1, lo + half, hi, level + 1))
             stack.append((n_nodes, lo, lo + half, level + 1))
             n_nodes += 2
-        self._points = np.ascontiguousarray(data[order])  # leaf-contiguous copy of the data
-        self._order = order
-        self._split_dim = split_dim[:n_nodes].copy()
-        self._low = low[:n_nodes].copy()
-        self._high = high[:n_nodes].copy()
-        self._left = left[:n_nodes].copy()
-        self._right = right[:n_nodes].copy()
-        self._parent = parent[:n_nodes].copy()
-        self._start = start[:n_nodes].copy()
-        self._stop = stop[:n_nodes].copy()
-        self._box_low = box_low[:n_nodes].copy()
-        self._box_high = box_high[:n_nodes].copy()
+        # Leaf-contiguous copies of the data: a leaf's points are one block of memory.
+        self._tree = (
+            np.ascontiguousarray(data[order]), np.ascontiguousarray(rotated[order]), order,
+            start[:n_nodes].copy(), stop[:n_nodes].copy(),
+        )
+        self._nodes = (
+            split_dim[:n_nodes].copy(), low[:n_nodes].copy(), high[:n_nodes].copy(),
+            left[:n_nodes].copy(), right[:n_nodes].copy(), parent[:n_nodes].copy(),
+            box_low[:n_nodes].copy(), box_high[:n_nodes].copy(),
+        )
         self.depth = depth
 
     @property
     def n_points(self) -> int:
         """Number of points in the database."""
-        return int(self._points.shape[0])
+        return int(self._tree[0].shape[0])
 
     @property
     def dim(self) -> int:
         """Dimension D of the points."""
-        return int(self._points.shape[1])
+        return int(self._tree[0].shape[1])
 
     @property
     def n_nodes(self) -> int:
         """Number of nodes (internal and leaves)."""
-        return int(self._split_dim.shape[0])
+        return int(self._nodes[0].shape[0])
 
     @property
     def n_leaves(self) -> int:
         """Number of leaves (buckets)."""
-        return int((self._split_dim < 0).sum())
+        return int((self._nodes[0] < 0).sum())
 
     def query(
         self,
@@ -431,24 +430,24 @@ class KDTree:
         k: int = 1,
         *,
         checks: int | None = None,
-        return_checks: bool = False,
+        return_counts: bool = False,
     ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The k nearest database points of each query.
 
         Args:
             queries: ``(Q, D)`` or one point ``(D,)``.
             k: number of neighbours, at most ``n_points``.
-            checks: ``None`` for the exact search (depth-first with backtracking, pruned by the
-                nodes' bounding boxes). An integer runs best-bin-first search, which stops once
-                it has computed this many point distances (finishing the leaf it is in); with
-                ``checks >= n_points`` it is exact too.
-            return_checks: also return the work done per query.
+            checks: ``None`` for the exact search (depth-first with backtracking). An integer
+                runs best-bin-first search, which stops once it has examined this many database
+                points (finishing the leaf it is in); with ``checks >= n_points`` it is exact.
+            return_counts: also return the work done per query.
 
         Returns:
             ``distances`` ``(Q, k)`` Euclidean, ascending, and ``indices`` ``(Q, k)`` into the
-            data (ties go to the smaller index). With ``return_checks`` also ``checks``
-            ``(Q, 2)``: the point distances and the bounding-box distances computed (the second
-            is 0 for best-bin-first, which bounds cells by their splits instead).
+            data (ties go to the smaller index). With ``return_counts`` also ``counts``
+            ``(Q, 3)``: points examined (FLANN's "checks"), exact D-dimensional distances
+            computed (the others were ruled out over the principal axes), and bounding boxes
+            tested (0 for best-bin-first, which bounds cells by their splits).
         """
         if not isinstance(k, (int, np.integer)) or not 1 <= k <= self.n_points:
             raise ValueError(f"k: expected an integer in [1, {self.n_points}], got {k!r}")
@@ -458,15 +457,16 @@ class KDTree:
         if queries.shape[0] == 0:
             empty = np.empty((0, k))
             out = (empty, empty.astype(np.int64))
-            return (*out, np.empty((0, 2), dtype=np.int64)) if return_checks else out
-        queries = np.ascontiguousarray(queries[:, self._columns], dtype=self._points.dtype)
-        sq, idx, counts = _query_all(
-            queries, int(k), int(checks or 0), self._points, self._order, self._split_dim,
-            self._low, self._high, self._left, self._right, self._parent, self._box_low,
-            self._box_high, self._start, self._stop,
-        )
+            return (*out, np.empty((0, 3), dtype=np.int64)) if return_counts else out
+        queries = np.ascontiguousarray(queries, dtype=self._tree[0].dtype)
+        wide = queries.astype(np.float64)
+        # Pruning slack: rounding of the rotated coordinates scales with the squared radius.
+        radius = np.sqrt(((wide - self._mean) ** 2).sum(axis=1))
+        slacks = _SLACK * (self._radius + radius) ** 2
+        sq, idx, counts = _query_all(queries, self._rotate(wide), slacks, int(k),
+                                     int(checks or 0), self._tree, self._nodes)
         dist = np.sqrt(sq)
-        return (dist, idx, counts) if return_checks else (dist, idx)
+        return (dist, idx, counts) if return_counts else (dist, idx)
 
 
 def brute_force_knn(
@@ -488,7 +488,7 @@ def brute_force_knn(
     """
     data = _as_points(data, "data").astype(np.float64)
     queries = _as_points(queries, "queries", dim=data.shape[1]).astype(np.float64)
-    if not 1 <= k <= data.shape[0]:
+    if not isinstance(k, (int, np.integer)) or not 1 <= k <= data.shape[0]:
         raise ValueError(f"k: expected an integer in [1, {data.shape[0]}], got {k!r}")
     out_d = np.empty((queries.shape[0], k))
     out_i = np.empty((queries.shape[0], k), dtype=np.int64)

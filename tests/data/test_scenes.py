@@ -14,7 +14,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from modernvision.cli._data_scenes import register_data_commands
-from modernvision.data.formats import read_coco, read_coco_panoptic, rgb_to_id
+from modernvision.data.formats import read_coco, read_coco_panoptic
 from modernvision.data.scenes import (
     SceneConfig,
     ScenePaths,

@@ -153,6 +153,8 @@ def test_mask_iou_matches_pycocotools(crowd):
 def test_mask_iou_empty_sets():
     assert mask_iou(np.zeros((0, 4, 4), bool), np.ones((3, 4, 4), bool)).shape == (0, 3)
     assert mask_iou(torch.ones(2, 4, 4, dtype=torch.bool), torch.zeros(0, 4, 4)).shape == (2, 0)
+    one = [rle_encode(np.ones((4, 4), np.uint8))]
+    assert mask_iou([], one).shape == (0, 1) and mask_iou(one, []).shape == (1, 0)
 
 
 def test_errors_are_clear():

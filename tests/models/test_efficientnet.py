@@ -70,7 +70,7 @@ def test_training_mode_matches_torchvision_with_stochastic_depth():
     our_p = [m.drop_path_prob for m in ours.modules() if isinstance(m, InvertedResidual)]
     assert our_p == ref_p
     assert our_p == [0.2 * i / 16 for i in range(16)]
-    x = torch.randn(8, 3, 64, 64)
+    x = torch.randn(4, 3, 32, 32)
     torch.manual_seed(3)
     want = ref(x)
     torch.manual_seed(3)
@@ -127,10 +127,12 @@ def test_stages():
         assert stages[f.name].shape[1:] == (f.channels, 64 // f.stride, 64 // f.stride)
 
 
-@pytest.mark.parametrize("size", [28, 32])
-def test_small_input_trains(size):
+def test_small_input_trains():
     model = create("efficientnet_b0", num_classes=10, in_channels=1, small_input=True)
-    out = model(torch.randn(8, 1, size, size))
+    with torch.no_grad():
+        assert model.eval()(torch.randn(1, 1, 28, 28)).shape == (1, 10)
+    # Batch 8: every block's branch survives stochastic depth for some sample.
+    out = model.train()(torch.randn(8, 1, 32, 32))
     assert out.shape == (8, 10) and torch.isfinite(out).all()
     out.logsumexp(1).sum().backward()
     for pname, p in model.named_parameters():

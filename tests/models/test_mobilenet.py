@@ -98,10 +98,11 @@ def test_macs_match_torchvision_gflops():
     assert abs(summary.total_macs / 1e9 - ops) / ops < 0.02
 
 
-@pytest.mark.parametrize("size", [28, 32])
-def test_small_input_trains(size):
+def test_small_input_trains():
     model = create("mobilenet_v2", num_classes=10, in_channels=1, small_input=True)
-    out = model(torch.randn(2, 1, size, size))
+    with torch.no_grad():
+        assert model.eval()(torch.randn(1, 1, 28, 28)).shape == (1, 10)
+    out = model.train()(torch.randn(2, 1, 32, 32))
     assert out.shape == (2, 10) and torch.isfinite(out).all()
     out.logsumexp(1).sum().backward()
     for pname, p in model.named_parameters():

@@ -128,26 +128,33 @@ def test_plain_net_has_no_shortcuts():
         assert torch.allclose(block(x), want)
 
 
-@pytest.mark.parametrize(
-    ("name", "kwargs"),
-    [
-        ("resnet18", {}),
-        ("resnet50", {}),
-        ("plain18", {}),
-        ("resnet18", {"shortcut": "A"}),
-        ("resnet50", {"stride_in_1x1": True, "shortcut": "C"}),
-    ],
-)
-def test_small_input_trains(name, kwargs):
-    model = create(name, num_classes=10, in_channels=1, small_input=True, **kwargs)
-    x = torch.randn(2, 1, 28, 28)
+def _check_grads(model: nn.Module, x: torch.Tensor, num_classes: int) -> None:
     out = model(x)
-    assert out.shape == (2, 10)
+    assert out.shape == (x.shape[0], num_classes) and torch.isfinite(out).all()
     out.logsumexp(1).sum().backward()
     for pname, p in model.named_parameters():
         assert p.grad is not None, pname
         assert torch.isfinite(p.grad).all(), pname
-    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [("resnet18", {}), ("plain18", {}), ("resnet18", {"shortcut": "A"})],
+)
+def test_small_input_trains(name, kwargs):
+    model = create(name, num_classes=10, in_channels=1, small_input=True, **kwargs)
+    _check_grads(model, torch.randn(2, 1, 28, 28), 10)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"stride_in_1x1": True, "shortcut": "C"}])
+def test_resnet50_every_parameter_gets_a_gradient(kwargs):
+    _check_grads(create("resnet50", num_classes=10, **kwargs), torch.randn(2, 3, 32, 32), 10)
+
+
+def test_resnet50_small_input_shape():
+    model = create("resnet50", num_classes=10, in_channels=1, small_input=True).eval()
+    with torch.no_grad():
+        assert model.forward_features(torch.randn(1, 1, 28, 28)).shape == (1, 2048, 4, 4)
 
 
 def test_small_input_stem_and_strides():

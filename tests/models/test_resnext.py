@@ -63,10 +63,16 @@ def test_macs_match_torchvision_gflops():
     assert abs(summary.total_macs / 1e9 - ops) / ops < 0.02
 
 
-def test_small_input_trains():
-    model = create("resnext50_32x4d", num_classes=10, small_input=True)
+def test_every_parameter_gets_a_gradient():
+    model = create("resnext50_32x4d", num_classes=10)
     out = model(torch.randn(2, 3, 32, 32))
-    assert out.shape == (2, 10)
+    assert out.shape == (2, 10) and torch.isfinite(out).all()
     out.logsumexp(1).sum().backward()
     for pname, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), pname
+
+
+def test_small_input_shape():
+    model = create("resnext50_32x4d", num_classes=10, in_channels=1, small_input=True).eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 1, 28, 28)).shape == (1, 10)

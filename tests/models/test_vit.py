@@ -79,7 +79,8 @@ def test_gradients_match_torchvision():
 def test_other_resolution_interpolates_position_embeddings_like_torchvision():
     ours, ref = _tiny_pair(16)
     ref32 = TVVisionTransformer(32, 4, 2, 3, 48, 96, num_classes=7)
-    ref32.load_state_dict(interpolate_embeddings(32, 4, ref.state_dict())).eval()
+    ref32.load_state_dict(interpolate_embeddings(32, 4, ref.state_dict()))
+    ref32.eval()
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert torch.allclose(ours.eval()(x), ref32(x), atol=1e-5)

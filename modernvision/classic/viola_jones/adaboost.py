@@ -26,14 +26,16 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
+from modernvision.classic.viola_jones._threads import bands, parallel_map
+
 __all__ = ["AdaBoost", "AdaBoostResult", "adaboost", "best_stumps", "stump_threshold"]
 
 EPS_CLAMP = 1e-10
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
-def _best_stumps_kernel(values, order, positive, weights, err_out, split_out, pol_out):
-    n_feat, n = values.shape
+@numba.njit(cache=True, nogil=True)
+def _best_stumps_kernel(f0, f1, values, order, positive, weights, err_out, split_out, pol_out):
+    n = values.shape[1]
     t_pos = 0.0
     t_neg = 0.0
     for i in range(n):
@@ -41,7 +43,7 @@ def _best_stumps_kernel(values, order, positive, weights, err_out, split_out, po
             t_pos += weights[i]
         else:
             t_neg += weights[i]
-    for f in numba.prange(n_feat):
+    for f in range(f0, f1):
         # split k: the k smallest values fall below the threshold. k = 0: nothing below.
         best = t_neg  # polarity -1 (below -> negative): errors = S+ + (T- - S-)
         best_k = 0
@@ -101,7 +103,8 @@ def best_stumps(values: np.ndarray, order: np.ndarray, labels: np.ndarray,
     err = np.empty(f, np.float64)
     split = np.empty(f, np.int64)
     pol = np.empty(f, np.int8)
-    _best_stumps_kernel(values, order, labels, weights, err, split, pol)
+    parallel_map(lambda b: _best_stumps_kernel(b[0], b[1], values, order, labels, weights, err,
+                                               split, pol), bands(f))
     return err, split, pol
 
 

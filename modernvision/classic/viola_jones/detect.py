@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from modernvision.classic.viola_jones._threads import bands, parallel_map
 from modernvision.classic.viola_jones.cascade import Cascade
 from modernvision.classic.viola_jones.integral import tilted_integral_image
 from modernvision.classic.viola_jones.postprocess import greedy_nms, group_rectangles
@@ -122,57 +123,20 @@ def check_gray(gray: np.ndarray) -> np.ndarray:
 # the per-window kernel
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _node_value(table, p, k, node_ofs, node_w, node_nr, vnf):
-    # OpenCV's HaarEvaluator::OptFeature::calc times varianceNormFactor: float32 products and
-    # sums in rectangle order (the integer rectangle sums converted to float32 first).
-    ret = node_w[k, 0] * np.float32(table[p + node_ofs[k, 0]] - table[p + node_ofs[k, 1]]
-                                     - table[p + node_ofs[k, 2]] + table[p + node_ofs[k, 3]])
-    ret = ret + node_w[k, 1] * np.float32(table[p + node_ofs[k, 4]] - table[p + node_ofs[k, 5]]
-                                           - table[p + node_ofs[k, 6]]
-                                           + table[p + node_ofs[k, 7]])
-    if node_nr[k] > 2:
-        ret = ret + node_w[k, 2] * np.float32(table[p + node_ofs[k, 8]]
-                                               - table[p + node_ofs[k, 9]]
-                                               - table[p + node_ofs[k, 10]]
-                                               + table[p + node_ofs[k, 11]])
-        if node_nr[k] > 3:
-            ret = ret + node_w[k, 3] * np.float32(table[p + node_ofs[k, 12]]
-                                                   - table[p + node_ofs[k, 13]]
-                                                   - table[p + node_ofs[k, 14]]
-                                                   + table[p + node_ofs[k, 15]])
-    return ret * vnf
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _variance_norm(table, sqsum, p, norm_ofs, norm_area):
-    # HaarEvaluator::setWindow: 1 / sqrt(area * sum(x^2) - sum(x)^2) over the window shrunk by
-    # one pixel; a window is refused (returns 0) when that is not positive or when
-    # area * factor >= 0.1, i.e. its standard deviation is at most 10 grey levels.
-    s = table[p + norm_ofs[0]] - table[p + norm_ofs[1]] - table[p + norm_ofs[2]] \
-        + table[p + norm_ofs[3]]
-    q = sqsum[p + norm_ofs[0]] - sqsum[p + norm_ofs[1]] - sqsum[p + norm_ofs[2]] \
-        + sqsum[p + norm_ofs[3]]
-    nf = norm_area * np.float64(q) - np.float64(s) * np.float64(s)
-    if nf <= 0.0:
-        return np.float32(0.0)
-    vnf = np.float32(1.0 / math.sqrt(nf))
-    if not norm_area * np.float64(vnf) < VARIANCE_REJECT:
-        return np.float32(0.0)
-    return vnf
-
-
-@numba.njit(cache=True, parallel=True, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def _scan_stumps(
-    table, sqsum, stride, nx, ny, step, opencv_skip, norm_ofs, norm_area,
+    y0, y1, table, sqsum, stride, nx, step, opencv_skip, norm_ofs, norm_area,
     node_ofs, node_w, node_nr, node_thr, leaves, stage_first, stage_count, stage_thr,
     out, stats,
 ):
     # Cascades of stumps (OpenCV's predictOrderedStump): weak classifier i is node i with
-    # leaves 2i (value < threshold) and 2i + 1. Rows are independent (the skip rule only
-    # looks along a row), so they run in parallel.
+    # leaves 2i (value < threshold) and 2i + 1. Rows y0..y1-1 of the grid; rows are
+    # independent (the skip rule only looks along a row), so bands of rows run in parallel.
+    # The window set-up and feature sums are written out here (not in helpers) on purpose:
+    # this loop is the detector's whole cost and numba optimises it best flat.
     n_stages = stage_first.shape[0]
-    for iy in numba.prange(ny):
+    n0, n1, n2, n3 = norm_ofs[0], norm_ofs[1], norm_ofs[2], norm_ofs[3]
+    for iy in range(y0, y1):
         row = iy * step * stride
         skip = False
         n_win = 0
@@ -183,8 +147,16 @@ def _scan_stumps(
                 skip = False
                 continue
             p = row + ix * step
-            vnf = _variance_norm(table, sqsum, p, norm_ofs, norm_area)
-            if vnf == 0:
+            # HaarEvaluator::setWindow: variance normaliser over the window shrunk by 1 pixel;
+            # refused when not positive or when area * factor >= 0.1 (std <= 10 grey levels)
+            s = table[p + n0] - table[p + n1] - table[p + n2] + table[p + n3]
+            q = sqsum[p + n0] - sqsum[p + n1] - sqsum[p + n2] + sqsum[p + n3]
+            nf = norm_area * np.float64(q) - np.float64(s) * np.float64(s)
+            if nf <= 0.0:
+                n_flat += 1
+                continue
+            vnf = np.float32(1.0 / math.sqrt(nf))
+            if not norm_area * np.float64(vnf) < VARIANCE_REJECT:
                 n_flat += 1
                 continue
             n_win += 1
@@ -193,8 +165,23 @@ def _scan_stumps(
                 acc = 0.0
                 first = stage_first[si]
                 for k in range(first, first + stage_count[si]):
+                    # OptFeature::calc: float32 products and sums in rectangle order
+                    ret = node_w[k, 0] * np.float32(
+                        table[p + node_ofs[k, 0]] - table[p + node_ofs[k, 1]]
+                        - table[p + node_ofs[k, 2]] + table[p + node_ofs[k, 3]])
+                    ret = ret + node_w[k, 1] * np.float32(
+                        table[p + node_ofs[k, 4]] - table[p + node_ofs[k, 5]]
+                        - table[p + node_ofs[k, 6]] + table[p + node_ofs[k, 7]])
+                    if node_nr[k] > 2:
+                        ret = ret + node_w[k, 2] * np.float32(
+                            table[p + node_ofs[k, 8]] - table[p + node_ofs[k, 9]]
+                            - table[p + node_ofs[k, 10]] + table[p + node_ofs[k, 11]])
+                        if node_nr[k] > 3:
+                            ret = ret + node_w[k, 3] * np.float32(
+                                table[p + node_ofs[k, 12]] - table[p + node_ofs[k, 13]]
+                                - table[p + node_ofs[k, 14]] + table[p + node_ofs[k, 15]])
                     n_feat += 1
-                    if _node_value(table, p, k, node_ofs, node_w, node_nr, vnf) < node_thr[k]:
+                    if ret * vnf < node_thr[k]:
                         acc += leaves[2 * k]
                     else:
                         acc += leaves[2 * k + 1]
@@ -210,16 +197,17 @@ def _scan_stumps(
         stats[iy, 2] = n_feat
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def _scan_trees(
-    table, sqsum, stride, nx, ny, step, opencv_skip, norm_ofs, norm_area,
+    y0, y1, table, sqsum, stride, nx, step, opencv_skip, norm_ofs, norm_area,
     node_ofs, node_w, node_nr, node_thr, node_left, node_right, leaves,
     stage_first, stage_count, stage_thr, weak_node, weak_leaf, out, stats,
 ):
     # Cascades of trees (OpenCV's predictOrdered): children > 0 are nodes of the same tree,
-    # children <= 0 index the tree's leaves.
+    # children <= 0 index the tree's leaves. Otherwise as _scan_stumps.
     n_stages = stage_first.shape[0]
-    for iy in numba.prange(ny):
+    n0, n1, n2, n3 = norm_ofs[0], norm_ofs[1], norm_ofs[2], norm_ofs[3]
+    for iy in range(y0, y1):
         row = iy * step * stride
         skip = False
         n_win = 0
@@ -230,8 +218,14 @@ def _scan_trees(
                 skip = False
                 continue
             p = row + ix * step
-            vnf = _variance_norm(table, sqsum, p, norm_ofs, norm_area)
-            if vnf == 0:
+            s = table[p + n0] - table[p + n1] - table[p + n2] + table[p + n3]
+            q = sqsum[p + n0] - sqsum[p + n1] - sqsum[p + n2] + sqsum[p + n3]
+            nf = norm_area * np.float64(q) - np.float64(s) * np.float64(s)
+            if nf <= 0.0:
+                n_flat += 1
+                continue
+            vnf = np.float32(1.0 / math.sqrt(nf))
+            if not norm_area * np.float64(vnf) < VARIANCE_REJECT:
                 n_flat += 1
                 continue
             n_win += 1
@@ -244,9 +238,22 @@ def _scan_trees(
                     idx = 0
                     while True:
                         k = root + idx
+                        ret = node_w[k, 0] * np.float32(
+                            table[p + node_ofs[k, 0]] - table[p + node_ofs[k, 1]]
+                            - table[p + node_ofs[k, 2]] + table[p + node_ofs[k, 3]])
+                        ret = ret + node_w[k, 1] * np.float32(
+                            table[p + node_ofs[k, 4]] - table[p + node_ofs[k, 5]]
+                            - table[p + node_ofs[k, 6]] + table[p + node_ofs[k, 7]])
+                        if node_nr[k] > 2:
+                            ret = ret + node_w[k, 2] * np.float32(
+                                table[p + node_ofs[k, 8]] - table[p + node_ofs[k, 9]]
+                                - table[p + node_ofs[k, 10]] + table[p + node_ofs[k, 11]])
+                            if node_nr[k] > 3:
+                                ret = ret + node_w[k, 3] * np.float32(
+                                    table[p + node_ofs[k, 12]] - table[p + node_ofs[k, 13]]
+                                    - table[p + node_ofs[k, 14]] + table[p + node_ofs[k, 15]])
                         n_feat += 1
-                        if _node_value(table, p, k, node_ofs, node_w, node_nr, vnf) \
-                                < node_thr[k]:
+                        if ret * vnf < node_thr[k]:
                             idx = node_left[k]
                         else:
                             idx = node_right[k]
@@ -402,11 +409,14 @@ def _scan(
     node_w: np.ndarray | None = None,
     norm_rect: tuple[int, int, int, int] | None = None,
     norm_area: float | None = None,
+    parallel: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run a packed cascade over an ``ny x nx`` grid of windows ``step`` pixels apart.
 
     The feature geometry defaults to the cascade's own (unscaled) one; the paper mode passes
-    scaled look-up corners, weights and normalisation rectangle instead.
+    scaled look-up corners, weights and normalisation rectangle instead. ``parallel`` splits
+    the rows into bands run on the thread pool (for one big grid; detection instead runs
+    whole pyramid levels in parallel).
 
     Returns:
         ``(accepted int8 [ny, nx], stats int64 [ny, 3])`` with per-row counts of windows
@@ -428,18 +438,25 @@ def _scan(
     ncx, ncy = rect_corners(np.array(nr), False)
     norm_ofs = ncx + tables.stride * ncy
     area = float(nr[2] * nr[3]) if norm_area is None else norm_area
-    if pk.is_stump:
-        _scan_stumps(
-            tables.table, tables.sqsum, tables.stride, nx, ny, step, opencv_skip, norm_ofs, area,
-            ofs, node_w, pk.node_nr, pk.node_thr, pk.leaves, pk.stage_first, pk.stage_count,
-            pk.stage_thr, out, stats,
-        )
+    def run(band: tuple[int, int]) -> None:
+        if pk.is_stump:
+            _scan_stumps(
+                band[0], band[1], tables.table, tables.sqsum, tables.stride, nx, step,
+                opencv_skip, norm_ofs, area, ofs, node_w, pk.node_nr, pk.node_thr, pk.leaves,
+                pk.stage_first, pk.stage_count, pk.stage_thr, out, stats,
+            )
+        else:
+            _scan_trees(
+                band[0], band[1], tables.table, tables.sqsum, tables.stride, nx, step,
+                opencv_skip, norm_ofs, area, ofs, node_w, pk.node_nr, pk.node_thr, pk.node_left,
+                pk.node_right, pk.leaves, pk.stage_first, pk.stage_count, pk.stage_thr,
+                pk.weak_node, pk.weak_leaf, out, stats,
+            )
+
+    if parallel:
+        parallel_map(run, bands(ny))
     else:
-        _scan_trees(
-            tables.table, tables.sqsum, tables.stride, nx, ny, step, opencv_skip, norm_ofs, area,
-            ofs, node_w, pk.node_nr, pk.node_thr, pk.node_left, pk.node_right, pk.leaves,
-            pk.stage_first, pk.stage_count, pk.stage_thr, pk.weak_node, pk.weak_leaf, out, stats,
-        )
+        run((0, ny))
     return out, stats
 
 # ---------------------------------------------------------------------------------------------
@@ -519,9 +536,12 @@ def _opencv_pass(cascade: Cascade, gray: np.ndarray, scales: list[np.float32],
                  stats: DetectionStats) -> list[np.ndarray]:
     win_w, win_h = cascade.window_size
     pk = _pack(cascade)
+
+    def level(sc: np.float32) -> tuple[np.ndarray, np.ndarray, int]:
+        return _scan_level(pk, _pyramid_level(gray, sc), cascade.window_size, sc)
+
     found = []
-    for sc in scales:
-        mask, st, step = _scan_level(pk, _pyramid_level(gray, sc), cascade.window_size, sc)
+    for sc, (mask, st, step) in zip(scales, parallel_map(level, scales)):
         _add_stats(stats, st)
         iy, ix = np.nonzero(mask)
         if len(iy):
@@ -585,31 +605,37 @@ def _paper_pass(cascade: Cascade, gray: np.ndarray, scale_factor: float,
     img_h, img_w = gray.shape
     win_w, win_h = cascade.window_size
     max_w, max_h = (img_w, img_h) if max_size is None or 0 in max_size else max_size
-    found, found_scale = [], []
+    scales = []
     scale = 1.0
     while True:
         ww, wh = round(win_w * scale), round(win_h * scale)
         if ww > min(img_w, max_w) or wh > min(img_h, max_h):
             break
         if ww >= min_size[0] and wh >= min_size[1]:
-            rects, weights, norm, norm_area = scaled_features(cascade, scale)
-            f = pk.node_feat
-            cx, cy = rect_corners(rects[f], cascade.features.tilted[f][:, None])
-            delta = max(1, round(step * scale))
-            nx = (img_w - ww) // delta + 1
-            ny = (img_h - wh) // delta + 1
-            mask, st = _scan(pk, tables, cascade.window_size, nx=nx, ny=ny, step=delta,
-                             opencv_skip=False, node_cx=cx.reshape(len(f), -1),
-                             node_cy=cy.reshape(len(f), -1),
-                             node_w=np.ascontiguousarray(weights[f]),
-                             norm_rect=tuple(int(v) for v in norm), norm_area=norm_area)
-            _add_stats(stats, st)
-            iy, ix = np.nonzero(mask)
-            if len(iy):
-                found.append(np.stack([ix * delta, iy * delta, np.full_like(ix, ww),
-                                       np.full_like(ix, wh)], 1).astype(np.int32))
-                found_scale.append(scale)
+            scales.append(scale)
         scale *= scale_factor
+
+    def level(scale: float) -> tuple[np.ndarray, np.ndarray, int, int, int]:
+        ww, wh = round(win_w * scale), round(win_h * scale)
+        rects, weights, norm, norm_area = scaled_features(cascade, scale)
+        f = pk.node_feat
+        cx, cy = rect_corners(rects[f], cascade.features.tilted[f][:, None])
+        delta = max(1, round(step * scale))
+        mask, st = _scan(pk, tables, cascade.window_size, nx=(img_w - ww) // delta + 1,
+                         ny=(img_h - wh) // delta + 1, step=delta, opencv_skip=False,
+                         node_cx=cx.reshape(len(f), -1), node_cy=cy.reshape(len(f), -1),
+                         node_w=np.ascontiguousarray(weights[f]),
+                         norm_rect=tuple(int(v) for v in norm), norm_area=norm_area)
+        return mask, st, delta, ww, wh
+
+    found, found_scale = [], []
+    for scale, (mask, st, delta, ww, wh) in zip(scales, parallel_map(level, scales)):
+        _add_stats(stats, st)
+        iy, ix = np.nonzero(mask)
+        if len(iy):
+            found.append(np.stack([ix * delta, iy * delta, np.full_like(ix, ww),
+                                   np.full_like(ix, wh)], 1).astype(np.int32))
+            found_scale.append(scale)
     return found, found_scale
 
 

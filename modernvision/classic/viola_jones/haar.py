@@ -25,6 +25,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from modernvision.classic.viola_jones._threads import bands, parallel_map
 from modernvision.classic.viola_jones.cascade import MAX_RECTS, HaarFeatures
 
 __all__ = ["FEATURE_TYPES", "enumerate_features", "feature_values", "window_integrals"]
@@ -138,11 +139,10 @@ def window_integrals(patches: np.ndarray, *, tilted: bool = False
     return np.ascontiguousarray(tables), vnf, ok
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
-def _values_kernel(tables, vnf, ofs, weights, n_rects, out):
-    n_feat = ofs.shape[0]
+@numba.njit(cache=True, nogil=True)
+def _values_kernel(f0, f1, tables, vnf, ofs, weights, n_rects, out):
     n = tables.shape[0]
-    for f in numba.prange(n_feat):
+    for f in range(f0, f1):
         for i in range(n):
             t = tables[i]
             ret = np.float32(0.0)
@@ -178,7 +178,9 @@ def feature_values(features: HaarFeatures, tables: np.ndarray, norm: np.ndarray,
     n_rects = _n_rects(features.weights)
     out = np.empty((len(features), tables.shape[0]), np.float32)
     if len(features) and tables.shape[0]:
-        _values_kernel(tables, np.asarray(norm, np.float32), ofs, features.weights, n_rects, out)
+        norm = np.asarray(norm, np.float32)
+        parallel_map(lambda b: _values_kernel(b[0], b[1], tables, norm, ofs, features.weights,
+                                              n_rects, out), bands(len(features)))
     return out
 
 

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from modernvision.classic.viola_jones._threads import parallel_map
 from modernvision.classic.viola_jones.adaboost import AdaBoost
 from modernvision.classic.viola_jones.cascade import Cascade, DecisionTree, HaarFeatures, Stage
 from modernvision.classic.viola_jones.detect import (
@@ -134,11 +135,25 @@ def lfw_windows(split: str, label: int = 1, *, window: int = 24,
     return np.ascontiguousarray(np.concatenate(out))
 
 
-def face_free_photos(names: Sequence[str] = MINING_PHOTOS) -> list[np.ndarray]:
-    """Grey versions of scikit-image sample photos that contain no human face."""
+def face_free_photos(names: Sequence[str] = MINING_PHOTOS, *,
+                     augment: bool = False) -> list[np.ndarray]:
+    """Grey versions of scikit-image sample photos that contain no human face.
+
+    Args:
+        names: photo names (see ``modernvision.data.PHOTOS``).
+        augment: also return the seven other flips/rotations by 90 degrees of each photo
+            (still face-free, and new windows for bootstrapping).
+    """
     from modernvision.data import load_photo
 
-    return [to_gray(load_photo(n)) for n in names]
+    out = []
+    for n in names:
+        g = to_gray(load_photo(n))
+        variants = [g]
+        if augment:
+            variants = [np.rot90(m, k) for m in (g, g[:, ::-1]) for k in range(4)]
+        out += [np.ascontiguousarray(v) for v in variants]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,7 +182,7 @@ def classify_windows(cascade: Cascade, windows: np.ndarray) -> tuple[np.ndarray,
     tall = np.ascontiguousarray(windows.reshape(n * h, w))
     pk = _pack(cascade)
     mask, st = _scan(pk, _tables(tall, pk.has_tilted), cascade.window_size, nx=1, ny=n, step=h,
-                     opencv_skip=False)
+                     opencv_skip=False, parallel=True)
     return mask[:, 0].astype(bool), st[:, 2]
 
 
@@ -209,17 +224,23 @@ def mine_windows(
     smalls: list[np.ndarray] = []
     hits: list[np.ndarray] = []  # rows: (small image index, x, y)
     stats = DetectionStats()
+    levels = []
     for img in images:
         gray = check_gray(img)
-        for sc in opencv_scales((gray.shape[1], gray.shape[0]), (win_w, win_h), scale_factor,
-                                (0, 0), None):
-            small = _pyramid_level(gray, sc)
-            mask, st, step = _scan_level(pk, small, (win_w, win_h), sc)
-            _add_stats(stats, st)
-            iy, ix = np.nonzero(mask)
-            if len(iy):
-                hits.append(np.stack([np.full_like(ix, len(smalls)), ix * step, iy * step], 1))
-            smalls.append(small)
+        levels += [(gray, sc) for sc in opencv_scales((gray.shape[1], gray.shape[0]),
+                                                       (win_w, win_h), scale_factor, (0, 0), None)]
+
+    def scan(level: tuple[np.ndarray, np.float32]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                            int]:
+        small = _pyramid_level(*level)
+        return (small,) + _scan_level(pk, small, (win_w, win_h), level[1])
+
+    for small, mask, st, step in parallel_map(scan, levels):
+        _add_stats(stats, st)
+        iy, ix = np.nonzero(mask)
+        if len(iy):
+            hits.append(np.stack([np.full_like(ix, len(smalls)), ix * step, iy * step], 1))
+        smalls.append(small)
     scanned = stats.windows + stats.rejected_flat
     if not hits:
         return np.zeros((0, win_h, win_w), np.uint8), 0, scanned

@@ -19,7 +19,7 @@ Malformed annotations are never dropped silently: :func:`check_annotation` raise
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -221,7 +221,7 @@ def check_annotation(
     ann: ObjectAnnotation,
     width: int,
     height: int,
-    known_categories: set[int] | dict[int, Any],
+    known_categories: Container[int],
     where: str,
     *,
     bbox_tolerance: float = 0.01,

@@ -69,5 +69,12 @@ class CompactCNN(Classifier):
 
 
 @register_model
-def compact_cnn(*, num_classes: int = 10, **kwargs) -> CompactCNN:
+def compact_cnn(*, num_classes: int = 10, hand_written_layers: bool = False,
+                **kwargs) -> CompactCNN:
+    """``hand_written_layers=True`` swaps in our own BatchNorm2d and Dropout
+    (``modernvision.layers``, verified equal to torch.nn's) for torch.nn's."""
+    if hand_written_layers:
+        from modernvision.layers import BatchNorm2d, Dropout
+
+        kwargs |= {"norm_layer": BatchNorm2d, "dropout_layer": Dropout}
     return CompactCNN(CompactCNNConfig(), num_classes=num_classes, **kwargs)
