@@ -134,6 +134,8 @@ def main() -> None:
         "modernvision_total_s": statistics.median(ours_s),
         "pycocotools_eval_acc_summ_s": statistics.median(ref_eval_s),
         "pycocotools_index_loadres_s": statistics.median(ref_load_s),
+        "modernvision_runs_s": ours_s,
+        "pycocotools_eval_acc_summ_runs_s": ref_eval_s,
         "max_abs_diff_12_numbers": max(diffs),
         "stats": stats,
         "machine": f"{platform.machine()}, python {platform.python_version()}",

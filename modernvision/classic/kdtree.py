@@ -318,7 +318,7 @@ class KDTree:
     """
 
     def __init__(
-        self, data: np.ndarray, *, leaf_size: int = 8, principal_axes: int | None = 32
+        self, data: np.ndarray, *, leaf_size: int = 32, principal_axes: int | None = 32
     ) -> None:
         if not isinstance(leaf_size, (int, np.integer)) or leaf_size < 1:
             raise ValueError(f"leaf_size: expected a positive integer, got {leaf_size!r}")

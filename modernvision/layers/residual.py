@@ -254,9 +254,9 @@ class InvertedResidual(nn.Module):
         self.depthwise = ConvNormAct(
             hid, hid, kernel_size, stride, groups=hid, norm_layer=norm_layer, act_layer=act_layer
         )
-        self.se = (
-            SqueezeExcite(hid, se_channels, act_layer=act_layer) if se_channels is not None else None
-        )
+        self.se = None
+        if se_channels is not None:
+            self.se = SqueezeExcite(hid, se_channels, act_layer=act_layer)
         self.project = ConvNormAct(hid, out_channels, 1, norm_layer=norm_layer, act_layer=None)
         self.use_residual = stride == 1 and in_channels == out_channels
         self.drop_path_prob = drop_path_prob

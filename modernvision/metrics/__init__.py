@@ -18,6 +18,17 @@ from modernvision.metrics.detection import (
     precision_recall_curve,
     voc_evaluate,
 )
+from modernvision.metrics.masks import (
+    mask_iou,
+    masks_to_rles,
+    polygons_to_mask,
+    polygons_to_rle,
+    rle_area,
+    rle_decode,
+    rle_encode,
+    rle_merge,
+    rle_to_bbox,
+)
 from modernvision.metrics.panoptic import (
     PanopticImage,
     PanopticQuality,
@@ -42,9 +53,18 @@ __all__ = [
     "coco_evaluate",
     "coco_evaluation",
     "confusion_matrix",
+    "mask_iou",
+    "masks_to_rles",
     "match_detections_voc",
     "panoptic_quality",
+    "polygons_to_mask",
+    "polygons_to_rle",
     "precision_recall_curve",
+    "rle_area",
+    "rle_decode",
+    "rle_encode",
+    "rle_merge",
+    "rle_to_bbox",
     "segmentation_scores",
     "voc_evaluate",
 ]

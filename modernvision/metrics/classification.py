@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["accuracy", "confusion_matrix"]
+__all__ = ["accuracy", "confusion_counts", "confusion_matrix"]
 
 
 def _as_tensor(x: Any, name: str) -> torch.Tensor:

@@ -182,7 +182,7 @@ def coco_evaluation(
     img_ids, cat_ids = _ids(gt)
     g = _parse_ground_truth(gt, img_ids, cat_ids, iou_type)
     d = _parse_detections(dt, img_ids, cat_ids, iou_type, _image_sizes(gt))
-    precision, recall = _evaluate(g, d, len(img_ids), len(cat_ids), iou_type)
+    precision, recall = _evaluate(g, d, len(cat_ids), iou_type)
     return CocoEvaluation(
         stats=_summarize(precision, recall),
         precision=precision,
@@ -419,7 +419,7 @@ def _mask_iou_pairs(
 
 
 def _evaluate(
-    g: _Objects, d: _Objects, num_images: int, num_cats: int, iou_type: str
+    g: _Objects, d: _Objects, num_cats: int, iou_type: str
 ) -> tuple[np.ndarray, np.ndarray]:
     T, R, K, A, M = (
         len(IOU_THRESHOLDS),

@@ -1,4 +1,4 @@
-"""EfficientNet B0-B7 against torchvision's efficientnet_b* (weights=None) and eq. 3 of the paper."""
+"""EfficientNet B0-B7 against torchvision's efficientnet_b* (weights=None) and the paper's eq. 3."""
 
 import math
 
@@ -118,7 +118,12 @@ def test_macs_match_torchvision_gflops():
 def test_stages():
     model = create("efficientnet_b0").eval()
     assert [(f.name, f.channels, f.stride) for f in model.feature_info] == [
-        ("c1", 16, 2), ("c2", 24, 4), ("c3", 40, 8), ("c4", 112, 16), ("c5", 1280, 32)]
+        ("c1", 16, 2),
+        ("c2", 24, 4),
+        ("c3", 40, 8),
+        ("c4", 112, 16),
+        ("c5", 1280, 32),
+    ]
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         stages = model.forward_stages(x)

@@ -69,8 +69,14 @@ def test_stages_match_torchvision_features():
     _randomize_bn(ref)
     # torchvision's features: 0 stem, 1 stage 1, 2-3 stage 2, 4-6 stage 3, 11-13 stage 5, 18 last.
     body = create_feature_extractor(
-        ref, {"features.1": "c1", "features.3": "c2", "features.6": "c3", "features.13": "c4",
-              "features.18": "c5"}
+        ref,
+        {
+            "features.1": "c1",
+            "features.3": "c2",
+            "features.6": "c3",
+            "features.13": "c4",
+            "features.18": "c5",
+        },
     )
     ours = create("mobilenet_v2").eval()
     ours.load_state_dict(convert_torchvision_mobilenet_v2(ref.state_dict()))
@@ -78,7 +84,12 @@ def test_stages_match_torchvision_features():
     with torch.no_grad():
         got, want = ours.forward_stages(x), body(x)
     assert [(f.name, f.channels, f.stride) for f in ours.feature_info] == [
-        ("c1", 16, 2), ("c2", 24, 4), ("c3", 32, 8), ("c4", 96, 16), ("c5", 1280, 32)]
+        ("c1", 16, 2),
+        ("c2", 24, 4),
+        ("c3", 32, 8),
+        ("c4", 96, 16),
+        ("c5", 1280, 32),
+    ]
     for name in want:
         assert torch.allclose(got[name], want[name], atol=1e-5), name
 

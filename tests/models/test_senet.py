@@ -1,4 +1,4 @@
-"""SE-ResNet: parameter count against mmpretrain's table, and reduction to ResNet when gates open."""
+"""SE-ResNet: parameters against mmpretrain's table; with open gates it is torchvision's ResNet."""
 
 import torch
 import torchvision
@@ -18,8 +18,9 @@ def test_se_resnet50_param_count():
     n = _params(model)
     assert round(n / 1e6, 2) == 28.09  # mmpretrain's SE-ResNet-50 table
     # By hand: each bottleneck with C output channels adds FC C->C/16 and C/16->C with biases.
-    se = sum(k * (2 * c * (c // 16) + c // 16 + c) for c, k in [(256, 3), (512, 4), (1024, 6),
-                                                                   (2048, 3)])
+    se = sum(
+        k * (2 * c * (c // 16) + c // 16 + c) for c, k in [(256, 3), (512, 4), (1024, 6), (2048, 3)]
+    )
     assert n == 25_557_032 + se
 
 
@@ -67,5 +68,6 @@ def test_deeper_variants_build():
         ours = create("se_resnet101")
         assert ours(torch.empty(1, 3, 224, 224)).shape == (1, 1000)
     assert _params(ours) == 44_549_160 + sum(
-        k * (2 * c * (c // 16) + c // 16 + c) for c, k in [(256, 3), (512, 4), (1024, 23),
-                                                           (2048, 3)])
+        k * (2 * c * (c // 16) + c // 16 + c)
+        for c, k in [(256, 3), (512, 4), (1024, 23), (2048, 3)]
+    )

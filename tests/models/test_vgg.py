@@ -129,7 +129,7 @@ def test_output_shapes(name):
         assert small(torch.empty(2, 1, 28, 28)).shape == (2, 7)
 
 
-@pytest.mark.parametrize(("name", "channels", "size"), [("vgg11", 1, 28), ("vgg13_bn", 3, 32)])
+@pytest.mark.parametrize(("name", "channels", "size"), [("vgg11", 1, 28), ("vgg13_bn", 3, 16)])
 def test_small_input_every_parameter_gets_a_gradient(name, channels, size):
     model = create(name, num_classes=10, small_input=True, in_channels=channels).train()
     out = model(torch.randn(2, channels, size, size))
@@ -137,7 +137,7 @@ def test_small_input_every_parameter_gets_a_gradient(name, channels, size):
     out.square().sum().backward()
     for pname, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), pname
-    stages = model.forward_stages(torch.randn(1, channels, size, size))
+    stages = model.eval().forward_stages(torch.randn(1, channels, size, size))
     assert [(k, v.shape[1]) for k, v in stages.items()] == [
         (f.name, f.channels) for f in model.feature_info]
 
@@ -149,3 +149,13 @@ def test_bad_inputs_are_refused():
         model(torch.empty(1, 3, 28, 28, device="meta"))
     with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
         model(torch.empty(3, 224, 224, device="meta"))
+
+
+def test_summary_command_shows_the_claims(capsys):
+    from modernvision.cli import main
+
+    assert main(["summary", "vgg16"]) == 0
+    text = capsys.readouterr().out
+    pool5 = next(line for line in text.splitlines() if line.startswith("features.pool5 "))
+    assert pool5.split()[-2:] == ["212", "32"]  # receptive field, jump
+    assert "total params 138,357,544" in text and "MACs 15,470,264,320" in text

@@ -9,8 +9,8 @@ from torchvision.models.vision_transformer import interpolate_embeddings
 from modernvision.analysis import summarize
 from modernvision.models import convert_torchvision_state_dict, create
 from modernvision.models.classification.vit import (
-    ViTConfig,
     VisionTransformer,
+    ViTConfig,
     convert_torchvision_vit,
 )
 

@@ -84,7 +84,7 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     """RGB(A) or grey uint8 image to grey uint8, with OpenCV's fixed-point BT.601 weights.
 
     Equals ``cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)`` bit for bit:
-    ``(4899 R + 9617 G + 1868 B + 8192) >> 14``.
+    ``(9798 R + 19235 G + 3735 B + 2**14) >> 15``.
     """
     if not isinstance(image, np.ndarray):
         raise TypeError(f"image must be a numpy array, got {type(image).__name__}")
@@ -98,7 +98,7 @@ def to_gray(image: np.ndarray) -> np.ndarray:
         return image[..., 0]
     if image.ndim == 3 and image.shape[2] in (3, 4):
         rgb = image[..., :3].astype(np.int32)
-        g = (rgb[..., 0] * 4899 + rgb[..., 1] * 9617 + rgb[..., 2] * 1868 + 8192) >> 14
+        g = (rgb[..., 0] * 9798 + rgb[..., 1] * 19235 + rgb[..., 2] * 3735 + 16384) >> 15
         return g.astype(np.uint8)
     raise ValueError(f"image must be [H, W] grey or [H, W, 3|4] RGB(A), got shape {image.shape}")
 

@@ -138,8 +138,9 @@ def rect_sum(ii: np.ndarray, x: int, y: int, w: int, h: int) -> int:
 def tilted_rect_sum(tii: np.ndarray, x: int, y: int, w: int, h: int) -> int:
     """Sum over a 45-degree rotated rectangle, four look-ups in a :func:`tilted_integral_image`.
 
-    The rectangle's top corner is pixel ``(x, y)``; its side running down-right has length ``w``
-    and its side running down-left has length ``h`` (Lienhart & Maydt's convention, as in
-    OpenCV's tilted Haar features).
+    The rectangle's top corner is the middle of the top edge of pixel ``(x - 1, y)``; its side
+    running down-right spans ``w`` pixel diagonals and the side running down-left ``h``
+    (Lienhart & Maydt's convention, as in OpenCV's tilted Haar features): it covers ``2wh``
+    pixels.
     """
     return int(tii[y, x] - tii[y + h, x - h] - tii[y + w, x + w] + tii[y + w + h, x + w - h])

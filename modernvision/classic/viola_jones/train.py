@@ -66,12 +66,22 @@ __all__ = [
     "mine_windows",
     "resize_area",
     "train_cascade",
+    "train_lfw_cascade",
 ]
 
-# Face-free photos (scikit-image samples): mined for negatives during training ...
-MINING_PHOTOS = ("rocket", "brick", "grass", "gravel", "coins", "moon", "horse", "page")
+# Face-free photos, mined for negatives during training: scikit-image samples by name and
+# opencv-doc's examples/data files (``opencv:FILE``), each checked by eye to show no human
+# face (drawn or real) ...
+MINING_PHOTOS = (
+    "rocket", "brick", "grass", "gravel", "coins", "moon", "horse", "page",
+    "opencv:aero1.jpg", "opencv:aero3.jpg", "opencv:apple.jpg", "opencv:blox.jpg",
+    "opencv:board.jpg", "opencv:building.jpg", "opencv:butterfly.jpg", "opencv:fruits.jpg",
+    "opencv:leuvenA.jpg", "opencv:orange.jpg", "opencv:smarties.png", "opencv:starry_night.jpg",
+    "opencv:stuff.jpg", "opencv:sudoku.png", "opencv:rubberwhale1.png", "opencv:cards.png",
+    "opencv:ela_original.jpg", "opencv:licenseplate_motion.jpg", "opencv:text_defocus.jpg",
+)
 # ... and kept apart to measure false positives per window after training.
-HELD_OUT_PHOTOS = ("chelsea", "coffee", "text")
+HELD_OUT_PHOTOS = ("chelsea", "coffee", "text", "opencv:home.jpg", "opencv:squirrel_cls.jpg")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,8 +126,8 @@ def lfw_windows(split: str, label: int = 1, *, window: int = 24,
         split: ``train``, ``val``, ``test`` or ``all``.
         label: 1 for faces, 0 for the non-face patches.
         window: output side.
-        augment: add mirror images and the four one-pixel-shifted 24x24 crops of each face
-            (10 windows per face); only sensible for ``window=24``.
+        augment: 16 windows per image: the resized one, the four one-pixel-shifted crops,
+            rotations by +-8 degrees and a 1.08x zoom, each also mirrored.
 
     Returns:
         uint8 ``[N, window, window]``.
@@ -131,28 +141,49 @@ def lfw_windows(split: str, label: int = 1, *, window: int = 24,
         if imgs.shape[1] - window != 1:
             raise ValueError("augment=True crops 24x24 windows from the 25x25 lfw images")
         out += [imgs[:, dy:dy + window, dx:dx + window] for dy in (0, 1) for dx in (0, 1)]
+        out += [_similarity_warp(imgs, window, angle, zoom)
+                for angle, zoom in ((8.0, 1.0), (-8.0, 1.0), (0.0, 1.08))]
         out += [o[:, :, ::-1] for o in out]
     return np.ascontiguousarray(np.concatenate(out))
 
 
+def _similarity_warp(images: np.ndarray, size: int, angle_deg: float, zoom: float) -> np.ndarray:
+    """Rotate/zoom ``[N, H, W]`` images about their centre into ``size x size`` (bilinear,
+    borders clamped)."""
+    n, h, w = images.shape
+    a = np.deg2rad(angle_deg)
+    c = (np.arange(size) + 0.5) * (w / size) - w / 2  # output pixel centres, input scale
+    yy, xx = np.meshgrid(c, c, indexing="ij")
+    sx = (np.cos(a) * xx + np.sin(a) * yy) / zoom + w / 2 - 0.5
+    sy = (-np.sin(a) * xx + np.cos(a) * yy) / zoom + h / 2 - 0.5
+    x0 = np.clip(np.floor(sx).astype(int), 0, w - 2)
+    y0 = np.clip(np.floor(sy).astype(int), 0, h - 2)
+    fx = np.clip(sx - x0, 0, 1)
+    fy = np.clip(sy - y0, 0, 1)
+    img = images.astype(np.float64)
+    top = img[:, y0, x0] * (1 - fx) + img[:, y0, x0 + 1] * fx
+    bot = img[:, y0 + 1, x0] * (1 - fx) + img[:, y0 + 1, x0 + 1] * fx
+    return np.clip(np.rint(top * (1 - fy) + bot * fy), 0, 255).astype(np.uint8)
+
+
 def face_free_photos(names: Sequence[str] = MINING_PHOTOS, *,
                      augment: bool = False) -> list[np.ndarray]:
-    """Grey versions of scikit-image sample photos that contain no human face.
+    """Grey photos that contain no human face.
 
     Args:
-        names: photo names (see ``modernvision.data.PHOTOS``).
-        augment: also return the seven other flips/rotations by 90 degrees of each photo
-            (still face-free, and new windows for bootstrapping).
+        names: ``modernvision.data.PHOTOS`` names, or ``opencv:FILE`` for a file of
+            opencv-doc's ``examples/data``.
+        augment: also return each photo's mirror image (still face-free: more windows to
+            bootstrap from).
     """
-    from modernvision.data import load_photo
+    from modernvision.classic.viola_jones.draw import read_image
+    from modernvision.data import load_photo, opencv_sample
 
     out = []
     for n in names:
-        g = to_gray(load_photo(n))
-        variants = [g]
-        if augment:
-            variants = [np.rot90(m, k) for m in (g, g[:, ::-1]) for k in range(4)]
-        out += [np.ascontiguousarray(v) for v in variants]
+        img = read_image(opencv_sample(n[7:])) if n.startswith("opencv:") else load_photo(n)
+        g = to_gray(img)
+        out += [g, np.ascontiguousarray(g[:, ::-1])] if augment else [g]
     return out
 
 
@@ -331,6 +362,7 @@ def train_cascade(
     max_stages: int = 12,
     max_weak_per_stage: int = 100,
     negatives_per_stage: int = 1000,
+    min_negatives_per_stage: int = 1,
     mining_scale_factor: float = 1.2,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
@@ -350,6 +382,8 @@ def train_cascade(
         max_stages: at most this many stages.
         max_weak_per_stage: a stage stops growing at this many stumps even above ``f``.
         negatives_per_stage: bootstrapped negatives per stage.
+        min_negatives_per_stage: stop when fewer negatives than this survive (a stage
+            trained on a handful of negatives mostly learns to reject faces).
         mining_scale_factor: pyramid step when scanning ``negative_images``.
         seed: seed for the feature draws and the negative sampling.
         log: called with one line per stage (e.g. ``print``).
@@ -386,6 +420,7 @@ def train_cascade(
         "stage_false_positive_rate": stage_false_positive_rate,
         "target_false_positive_rate": target_false_positive_rate, "max_stages": max_stages,
         "max_weak_per_stage": max_weak_per_stage, "negatives_per_stage": negatives_per_stage,
+        "min_negatives_per_stage": min_negatives_per_stage,
         "mining_scale_factor": mining_scale_factor, "seed": seed,
     })
     t_start = time.perf_counter()
@@ -410,8 +445,10 @@ def train_cascade(
             negs = np.concatenate([extra_negatives, mined])
         neg_tables, neg_norm, neg_ok = window_integrals(negs)
         neg_tables, neg_norm = neg_tables[neg_ok], neg_norm[neg_ok]
-        if len(neg_tables) == 0:
-            report.stop_reason = f"stage {si}: no negative window survives the cascade"
+        if len(neg_tables) < max(min_negatives_per_stage, 1):
+            report.stop_reason = (f"stage {si}: only {len(neg_tables)} negative windows "
+                                  "survive the cascade (min_negatives_per_stage="
+                                  f"{min_negatives_per_stage})")
             break
         if len(positives) < 2:
             report.stop_reason = f"stage {si}: fewer than 2 positives left"
@@ -515,3 +552,62 @@ def evaluate_cascade(cascade: Cascade, faces: np.ndarray, negative_images: Seque
         entered += st.windows
     return EvaluationReport(float(accepted.mean()) if len(accepted) else 0.0, len(faces), fp,
                             windows, feats / max(windows, 1), feats / max(entered, 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# the recipe behind the packaged cascade
+
+
+LFW_RECIPE = {
+    "pool_size": 10000,
+    "max_stages": 30,
+    "negatives_per_stage": 1000,
+    "min_negatives_per_stage": 500,
+    "stage_detection_rate": 0.995,
+    "stage_false_positive_rate": 0.5,
+    "target_false_positive_rate": 1e-7,
+    "max_weak_per_stage": 200,
+    "mining_scale_factor": 1.2,
+    "seed": 0,
+}
+
+
+def train_lfw_cascade(
+    log: Callable[[str], None] | None = None, **overrides: object
+) -> tuple[Cascade, EvaluationReport]:
+    """Train a 24x24 face cascade on ``lfw-subset`` and evaluate it on held-out data.
+
+    Positives: the ``train`` split's 70 faces, augmented (crops, small rotations and zoom,
+    mirrors: 1,120 windows). Negatives: the ``train`` split's non-face patches in the first
+    stage, then windows bootstrapped from :data:`MINING_PHOTOS` and their mirror images.
+    Held out: the ``val`` + ``test`` faces (30 windows, never seen) and the
+    :data:`HELD_OUT_PHOTOS` for false positives per window.
+
+    Args:
+        log: called with one line per stage.
+        overrides: any :func:`train_cascade` keyword, replacing :data:`LFW_RECIPE`'s value.
+
+    Returns:
+        ``(cascade, held-out evaluation)``; the evaluation is also stored in
+        ``cascade.meta['held_out']``.
+    """
+    params = {**LFW_RECIPE, **overrides}
+    cascade = train_cascade(
+        lfw_windows("train", 1, augment=True),
+        face_free_photos(MINING_PHOTOS, augment=True),
+        extra_negatives=lfw_windows("train", 0),
+        log=log,
+        **params,  # type: ignore[arg-type]
+    )
+    faces = np.concatenate([lfw_windows("val", 1), lfw_windows("test", 1)])
+    report = evaluate_cascade(cascade, faces, face_free_photos(HELD_OUT_PHOTOS))
+    cascade.meta["recipe"] = {
+        "positives": "lfw-subset train faces x16 (crops, +-8 deg, 1.08 zoom, mirrors)",
+        "negatives": f"lfw-subset train non-faces + bootstrapped from {list(MINING_PHOTOS)} "
+                     "and their mirror images",
+        "held_out": f"lfw-subset val+test faces (30); photos {list(HELD_OUT_PHOTOS)}",
+        **{k: v for k, v in params.items()},
+    }
+    cascade.meta["held_out"] = {**asdict(report),
+                                "false_positives_per_window": report.false_positives_per_window}
+    return cascade, report

@@ -33,7 +33,10 @@ default initialisation. 61,100,840 parameters; torchvision state dicts load thro
 ``small_input=True`` (28x28 / 32x32 images): conv1 becomes 5x5 stride 1 (padding 2), every
 other conv has stride 1 and "same" padding, the 3x3 stride-2 pools get padding 1, so 28x28 and
 32x32 inputs both reach a 4x4 grid after pool5; the head pools to 4x4 and its hidden layers
-have 1024 units. Widths, groups, LRN and dropout stay as in the paper.
+have 1024 units; weights start from He et al.'s initialisation (with the paper's N(0, 0.01)
+and unit biases, a small-input AlexNet stayed at chance level, loss 2.31, for 100 SGD steps
+on Fashion-MNIST at batch 64, lr 0.01, momentum 0.9). Widths, groups, LRN and dropout stay as
+in the paper.
 """
 
 from __future__ import annotations
@@ -76,8 +79,11 @@ class AlexNetConfig:
         lrn_after_pool: normalise after the pool (ZFNet) rather than before it (AlexNet).
         dropout_before_fc: dropout on the inputs of fc6 and fc7 (torchvision) rather than on
             their outputs (the paper, Sec. 4.2).
-        init_std: std of the N(0, std) weight init; ``None`` keeps PyTorch's default init.
-        unit_bias: layers whose biases start at 1 (the paper, Sec. 5); others start at 0.
+        init: ``"normal"``: N(0, ``init_std``) weights, biases 1 in ``unit_bias`` and 0 elsewhere
+            (the paper, Sec. 5); ``"he"``: He et al. (2015) normal weights, zero biases;
+            ``"default"``: PyTorch's default initialisation (torchvision's AlexNet).
+        init_std: std of the ``"normal"`` init.
+        unit_bias: layers whose biases start at 1 under the ``"normal"`` init.
     """
 
     convs: tuple[ConvLayer, ...]
@@ -93,7 +99,8 @@ class AlexNetConfig:
     lrn_k: float = 2.0
     lrn_after_pool: bool = False
     dropout_before_fc: bool = False
-    init_std: float | None = 0.01
+    init: str = "normal"
+    init_std: float = 0.01
     unit_bias: tuple[str, ...] = ()
 
     def for_small_input(self) -> AlexNetConfig:
@@ -101,7 +108,7 @@ class AlexNetConfig:
         first = replace(self.convs[0], kernel_size=5, stride=1, padding=2)
         rest = tuple(replace(c, stride=1, padding=c.kernel_size // 2) for c in self.convs[1:])
         return replace(self, convs=(first, *rest), pool_padding=1, pool_ceil_mode=False,
-                       head_grid=4, fc_width=1024)
+                       head_grid=4, fc_width=1024, init="he")
 
 
 ALEXNET = AlexNetConfig(
@@ -124,7 +131,7 @@ ALEXNET_TV = AlexNetConfig(
         ConvLayer(256, 3, padding=1, pool=True),
     ),
     dropout_before_fc=True,
-    init_std=None,
+    init="default",
 )
 
 
@@ -217,11 +224,19 @@ class AlexNet(Classifier):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        if self.config.init_std is None:
+        init = self.config.init
+        if init not in ("normal", "he", "default"):
+            raise ValueError(f"config.init must be 'normal', 'he' or 'default', got {init!r}")
+        if init == "default":
             return
         for name, module in [*self.features.named_children(), *self.classifier.named_children()]:
             layer = module.conv if isinstance(module, ConvNormAct) else module
-            if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            if not isinstance(layer, (nn.Conv2d, nn.Linear)):
+                continue
+            if init == "he":
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                nn.init.zeros_(layer.bias)
+            else:
                 nn.init.normal_(layer.weight, 0.0, self.config.init_std)
                 nn.init.constant_(layer.bias, 1.0 if name in self.config.unit_bias else 0.0)
 
@@ -320,6 +335,9 @@ def _rename_prefixes(state_dict: StateDict, prefixes: dict[str, str]) -> StateDi
 def alexnet(*, num_classes: int = 1000, **kwargs) -> AlexNet:
     """AlexNet as in the 2012 paper (227x227 input, grouped convs, LRN)."""
     return AlexNet(ALEXNET, num_classes=num_classes, **kwargs)
+
+
+alexnet.default_image_size = 227  # the size the paper's 55x55 conv1 output implies
 
 
 @register_model(torchvision="alexnet", converter=convert_torchvision_alexnet)

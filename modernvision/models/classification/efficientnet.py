@@ -246,8 +246,9 @@ class EfficientNet(Classifier):
 
         stem_stride = 1 if small_input else 2
         channels = width(config.stem_channels * config.width_mult)
-        self.stem = ConvNormAct(in_channels, channels, 3, stem_stride, norm_layer=norm,
-                                act_layer=nn.SiLU)
+        self.stem = ConvNormAct(
+            in_channels, channels, 3, stem_stride, norm_layer=norm, act_layer=nn.SiLU
+        )
         repeats = [math.ceil(row.num_blocks * config.depth_mult) for row in config.stages]
         total, index = sum(repeats), 0
         stages, strides, stage_channels = [], [], []

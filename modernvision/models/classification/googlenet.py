@@ -45,7 +45,7 @@ from functools import partial
 import torch
 from torch import Tensor, nn
 
-from modernvision.layers.conv import ConvNormAct
+from modernvision.layers.conv import ConvNormAct, NormLayer
 from modernvision.layers.inception import InceptionModule, NaiveInceptionModule
 from modernvision.layers.lrn import LocalResponseNorm
 from modernvision.models.classification._base import AuxOutput, Classifier, FeatureInfo
@@ -128,7 +128,7 @@ class InceptionAux(nn.Module):
     """
 
     def __init__(self, in_channels: int, num_classes: int, *, adaptive_pool: bool = False,
-                 norm_layer=None, dropout: float = 0.7) -> None:
+                 norm_layer: NormLayer | None = None, dropout: float = 0.7) -> None:
         super().__init__()
         self.pool = nn.AdaptiveAvgPool2d(4) if adaptive_pool else nn.AvgPool2d(5, stride=3)
         self.conv = ConvNormAct(in_channels, 128, 1, norm_layer=norm_layer)

@@ -381,7 +381,8 @@ def _min_input_size(small_input: bool) -> int:
     for n in range(1, 1024):
         size = n
         for kernel, stride, padding in shrinking:
-            size = (size + 2 * padding - kernel) // stride + 1 if size + 2 * padding >= kernel else 0
+            span = size + 2 * padding - kernel
+            size = span // stride + 1 if span >= 0 else 0
         if size >= 1:
             return n
     raise ValueError("no input size up to 1024 fits this network")
@@ -391,3 +392,6 @@ def _min_input_size(small_input: bool) -> int:
 def inception_v3(*, num_classes: int = 1000, **kwargs) -> InceptionV3:
     """Inception v3 (299x299 input; torchvision's weights=None defaults: aux head included)."""
     return InceptionV3(INCEPTION_V3, num_classes=num_classes, **kwargs)
+
+
+inception_v3.default_image_size = 299

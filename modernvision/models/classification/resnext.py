@@ -6,8 +6,8 @@ Networks", 2016, arXiv:1611.05431.
 A ResNeXt block aggregates ``C`` (the cardinality) transformations of width ``d``; Fig. 3c
 writes it as a bottleneck whose 3x3 convolution has ``C`` groups and ``C * d`` channels at the
 first stage, doubling per stage like ResNet's widths (Table 1). "32x4d" means ``C = 32``,
-``d = 4``. The network around the blocks is :class:`~modernvision.models.classification.resnet.ResNet`
-(same stem, stages, head and options).
+``d = 4``. The network around the blocks is
+:class:`~modernvision.models.classification.resnet.ResNet` (same stem, stages, head, options).
 
 Departures from the paper: the stride of a down-sampling block sits on the 3x3 (as in the
 paper's released code and torchvision), and ``resnext101_32x8d`` is the wider variant

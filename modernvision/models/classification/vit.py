@@ -263,7 +263,7 @@ class VisionTransformer(Classifier):
         return self.norm(self.blocks(x)), gh, gw
 
     def forward_features(self, x: Tensor) -> Tensor:
-        """Images ``(B, C, H, W)`` -> normalised tokens ``(B, 1 + HW/P^2, D)``, class token first."""
+        """Images ``(B, C, H, W)`` -> final-norm tokens ``(B, 1 + HW/P^2, D)``, class first."""
         return self._tokens(x)[0]
 
     def forward_head(self, x: Tensor) -> Tensor:
@@ -318,7 +318,7 @@ def convert_torchvision_vit(state_dict: StateDict) -> StateDict:
         rest = m[2]
         for old, new in block_parts.items():
             if rest == old or rest.startswith(old + "."):
-                out[f"blocks.{m[1]}.{new}{rest[len(old):]}"] = value
+                out[f"blocks.{m[1]}.{new}{rest[len(old) :]}"] = value
                 break
         else:
             raise KeyError(f"unexpected key {key!r} in a torchvision ViT state dict")

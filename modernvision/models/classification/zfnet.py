@@ -22,7 +22,7 @@ Departures from the paper:
 ``small_input=True`` changes the net as for AlexNet (see
 :meth:`~modernvision.models.classification.alexnet.AlexNetConfig.for_small_input`): conv1
 5x5 stride 1, conv2 stride 1, "same" padding, padded pools, a 4x4 grid and 1024-unit hidden
-layers in the head.
+layers in the head, He et al.'s initialisation.
 """
 
 from __future__ import annotations
