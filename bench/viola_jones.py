@@ -20,7 +20,7 @@ Three parts, each printed as markdown (paste into ``bench/viola_jones.md``):
 
 Usage:
     python bench/viola_jones.py                      # all three parts
-    python bench/viola_jones.py --parts speed --repeats 21
+    python bench/viola_jones.py --parts speed --repeats 21 --threads 1   # per-core
     python bench/viola_jones.py --parts training --train --out lfw_24.json
 """
 
@@ -47,7 +47,7 @@ from modernvision.classic.viola_jones import (
     opencv_cascade_path,
     to_gray,
 )
-from modernvision.classic.viola_jones._threads import num_threads
+from modernvision.classic.viola_jones._threads import num_threads, set_num_threads
 from modernvision.data import load_photo
 
 # cv2.CascadeClassifier(frontalface_default) answers on these photos, used as ground truth
@@ -65,9 +65,11 @@ def machine() -> str:
     except OSError:
         pass
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{cpu}, {os.cpu_count()} cores, OpenCV {cv2.__version__} "
-            f"({cv2.getNumThreads()} threads), our pool {num_threads()} threads, "
-            f"load average at start {load:.1f}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores, OpenCV {cv2.__version__} "
+        f"({cv2.getNumThreads()} threads), our pool {num_threads()} threads, "
+        f"load average at start {load:.1f}"
+    )
 
 
 def speed(repeats: int) -> list[str]:
@@ -81,8 +83,10 @@ def speed(repeats: int) -> list[str]:
     _, stats = detect_multiscale(ours, gray, return_stats=True)
     t_ours, t_ref, t_paper = [], [], []
     for i in range(repeats):
-        runs = [("ours", lambda: detect_multiscale(ours, gray)),
-                ("ref", lambda: ref.detectMultiScale(gray))]
+        runs = [
+            ("ours", lambda: detect_multiscale(ours, gray)),
+            ("ref", lambda: ref.detectMultiScale(gray)),
+        ]
         for name, fn in runs if i % 2 == 0 else runs[::-1]:
             t = time.perf_counter()
             fn()
@@ -102,9 +106,8 @@ def speed(repeats: int) -> list[str]:
         "| detector | median ms | ratio to OpenCV | boxes |",
         "|---|---:|---:|---|",
         f"| cv2.CascadeClassifier.detectMultiScale | {mr:.1f} | 1.00 | {boxes_ref.tolist()} |",
-        f"| ours, mode=\"opencv\" (default) | {mo:.1f} | {mo / mr:.2f} | {first.tolist()} |",
-        f"| ours, mode=\"paper\" (scaled features) | {mp:.1f} | {mp / mr:.2f} | "
-        f"{paper.tolist()} |",
+        f'| ours, mode="opencv" (default) | {mo:.1f} | {mo / mr:.2f} | {first.tolist()} |',
+        f'| ours, mode="paper" (scaled features) | {mp:.1f} | {mp / mr:.2f} | {paper.tolist()} |',
         "",
         f"Our first call (loading the compiled kernels from numba's cache): "
         f"{first_call * 1000:.0f} ms. Work per call: {stats.scales} scales, "
@@ -115,8 +118,10 @@ def speed(repeats: int) -> list[str]:
 
 
 def equivalence() -> list[str]:
-    lines = ["| cascade | photo | min_neighbors | OpenCV boxes | our boxes | identical | "
-             "min IoU |", "|---|---|---:|---:|---:|---|---:|"]
+    lines = [
+        "| cascade | photo | min_neighbors | OpenCV boxes | our boxes | identical | min IoU |",
+        "|---|---|---:|---:|---:|---|---:|",
+    ]
     for name in ("frontalface_default", "frontalface_alt", "frontalface_alt2", "eye"):
         ours = load_cascade(f"opencv:{name}")
         ref = cv2.CascadeClassifier(str(opencv_cascade_path(name)))
@@ -128,8 +133,10 @@ def equivalence() -> list[str]:
                 same = sorted(map(tuple, o.tolist())) == sorted(map(tuple, r.tolist()))
                 iou = box_iou(o, r)
                 mi = f"{iou.max(axis=1).min():.2f}" if iou.size else "-"
-                lines.append(f"| {name} | {photo} | {mn} | {len(r)} | {len(o)} | "
-                             f"{'yes' if same else 'NO'} | {mi} |")
+                lines.append(
+                    f"| {name} | {photo} | {mn} | {len(r)} | {len(o)} | "
+                    f"{'yes' if same else 'NO'} | {mi} |"
+                )
     return lines
 
 
@@ -158,9 +165,11 @@ def training(train: bool, out: str | None) -> list[str]:
         "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in tr.get("stages", []):
-        lines.append(f"| {s['stage']} | {s['weak']} | {s['positives']} | "
-                     f"{s['detection_rate']:.3f} | {s['negatives']} | "
-                     f"{s['false_positive_rate']:.3f} | {s['mined_accept_rate']:.2e} |")
+        lines.append(
+            f"| {s['stage']} | {s['weak']} | {s['positives']} | "
+            f"{s['detection_rate']:.3f} | {s['negatives']} | "
+            f"{s['false_positive_rate']:.3f} | {s['mined_accept_rate']:.2e} |"
+        )
     lines += [
         "",
         "Held-out (never used in training):",
@@ -198,15 +207,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--parts", default="speed,equivalence,training")
     ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for both OpenCV and us (default: all cores)",
+    )
     ap.add_argument("--train", action="store_true", help="retrain the lfw cascade first")
     ap.add_argument("--out", default=None, help="with --train: where to save the cascade")
     args = ap.parse_args()
+    if args.threads is not None:
+        cv2.setNumThreads(args.threads)
+        set_num_threads(args.threads)
     parts = args.parts.split(",")
     if "speed" in parts:
         print("\n".join(["## Speed", ""] + speed(args.repeats) + [""]))
     if "equivalence" in parts:
-        print("\n".join(["## Equivalence with cv2.CascadeClassifier", ""] + equivalence()
-                        + [""]))
+        print("\n".join(["## Equivalence with cv2.CascadeClassifier", ""] + equivalence() + [""]))
     if "training" in parts:
         print("\n".join(["## Training report", ""] + training(args.train, args.out) + [""]))
 

@@ -45,10 +45,13 @@ How this tree works, and where it departs from the papers:
       stable brute-force sort by (distance, index) returns.
 
 The traversals are compiled with numba (``cache=True``; iterative, as numba cannot cache
-recursive functions) and run the queries in parallel; the tree is built in NumPy.
+recursive functions) and release the GIL, so the queries are shared among
+``numba.get_num_threads()`` Python threads; the tree is built in NumPy.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -57,14 +60,15 @@ __all__ = ["KDTree", "brute_force_knn"]
 
 # Relative slack on pruning bounds computed in the rotated space (see the module docstring).
 _SLACK = 1e-9
+_NO_INDEX = np.iinfo(np.int64).max  # a placeholder index that loses every tie
 
 
 # Re-association lets LLVM vectorise the sum over dimensions; it changes nothing for SIFT
 # descriptors (integer-valued, so every partial sum is exact) and only the last bits for other data.
 @numba.njit(cache=True, fastmath={"reassoc", "contract"})
 def _sqdist(points: np.ndarray, row: int, query: np.ndarray) -> float:
-    """Squared distance of ``points[row]`` to ``query``, accumulated in the data's precision."""
-    acc = query[0] - query[0]  # a zero of the data's dtype
+    """Squared distance of ``points[row]`` to ``query``."""
+    acc = 0.0
     for j in range(query.shape[0]):
         diff = points[row, j] - query[j]
         acc += diff * diff
@@ -81,7 +85,7 @@ def _box_sqdist(box_low: np.ndarray, box_high: np.ndarray, node: int, query: np.
     return acc
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _offer(dist: float, index: int, best_d: np.ndarray, best_i: np.ndarray) -> None:
     """Insert (dist, index) into the sorted k-best lists if it beats the current k-th."""
     last = best_d.shape[0] - 1
@@ -98,17 +102,24 @@ def _offer(dist: float, index: int, best_d: np.ndarray, best_i: np.ndarray) -> N
     best_i[pos] = index
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath={"reassoc", "contract"})
 def _scan_leaf(node, query, rotated_query, slack, tree, best_d, best_i, counts) -> None:
     """Offer every point of a leaf; counts[0] += points examined, counts[1] += exact distances."""
     points, rotated, order, start, stop = tree[0], tree[1], tree[2], tree[3], tree[4]
     last = best_d.shape[0] - 1
+    m = rotated_query.shape[0]
+    exact = 0
     for p in range(start[node], stop[node]):
-        counts[0] += 1
-        if _sqdist(rotated, p, rotated_query) > best_d[last] + slack:
-            continue  # already too far over the principal axes alone
-        counts[1] += 1
+        partial = 0.0  # the distance over the principal axes: a lower bound
+        for j in range(m):
+            diff = rotated[p, j] - rotated_query[j]
+            partial += diff * diff
+        if partial > best_d[last] + slack:
+            continue
+        exact += 1
         _offer(_sqdist(points, p, query), order[p], best_d, best_i)
+    counts[0] += stop[node] - start[node]
+    counts[1] += exact
 
 
 @numba.njit(cache=True)
@@ -152,7 +163,7 @@ def _search_exact(query, rotated_query, slack, tree, nodes, pending_d, pending_n
         size += 2
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _heap_push(heap_d, heap_n, size: int, dist: float, node: int) -> int:
     pos = size
     while pos > 0:
@@ -167,7 +178,7 @@ def _heap_push(heap_d, heap_n, size: int, dist: float, node: int) -> int:
     return size + 1
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _heap_pop(heap_d, heap_n, size: int) -> int:
     """Remove the root (the caller has read it); returns the new size."""
     size -= 1
@@ -249,37 +260,37 @@ def _best_bin_first(query, rotated_query, slack, max_checks, tree, nodes, offset
             up = parent[up]
 
 
-@numba.njit(cache=True, parallel=True)
-def _query_all(queries, rotated_queries, slacks, k, max_checks, tree, nodes):
-    """All queries, in parallel; ``max_checks == 0`` selects the exact search."""
-    n_queries = queries.shape[0]
-    out_d = np.empty((n_queries, k), dtype=np.float64)
-    out_i = np.empty((n_queries, k), dtype=np.int64)
-    out_counts = np.zeros((n_queries, 3), dtype=np.int64)
+@numba.njit(cache=True, nogil=True)
+def _query_range(queries, rotated_queries, slacks, max_checks, tree, nodes, begin, end, out_d,
+                 out_i, out_counts) -> None:
+    """Queries ``begin:end`` into the output rows; ``max_checks == 0`` is the exact search.
+
+    Runs without the GIL, so threads can share the queries.
+    """
+    k = out_d.shape[1]
     n_nodes = nodes[0].shape[0]
-    n_chunks = min(n_queries, 256)
-    for chunk in numba.prange(n_chunks):
-        # Work buffers are allocated once per chunk, not once per query.
-        offsets = np.zeros(rotated_queries.shape[1], dtype=np.float64)
-        pending_d = np.empty(n_nodes, dtype=np.float64)
-        pending_n = np.empty(n_nodes, dtype=np.int64)
-        best_d = np.empty(k, dtype=np.float64)
-        best_i = np.empty(k, dtype=np.int64)
-        counts = np.zeros(3, dtype=np.int64)
-        for q in range(chunk, n_queries, n_chunks):
-            best_d[:] = np.inf
-            best_i[:] = np.iinfo(np.int64).max
-            counts[:] = 0
-            if max_checks > 0:
-                _best_bin_first(queries[q], rotated_queries[q], slacks[q], max_checks, tree,
-                                nodes, offsets, pending_d, pending_n, best_d, best_i, counts)
-            else:
-                _search_exact(queries[q], rotated_queries[q], slacks[q], tree, nodes,
-                              pending_d, pending_n, best_d, best_i, counts)
-            out_d[q] = best_d
-            out_i[q] = best_i
-            out_counts[q] = counts
-    return out_d, out_i, out_counts
+    offsets = np.zeros(rotated_queries.shape[1], dtype=np.float64)
+    pending_d = np.empty(n_nodes, dtype=np.float64)
+    pending_n = np.empty(n_nodes, dtype=np.int64)
+    best_d = np.empty(k, dtype=np.float64)
+    best_i = np.empty(k, dtype=np.int64)
+    counts = np.zeros(3, dtype=np.int64)
+    for q in range(begin, end):
+        best_d[:] = np.inf
+        best_i[:] = _NO_INDEX
+        counts[:] = 0
+        if max_checks > 0:
+            _best_bin_first(queries[q], rotated_queries[q], slacks[q], max_checks, tree, nodes,
+                            offsets, pending_d, pending_n, best_d, best_i, counts)
+        else:
+            _search_exact(queries[q], rotated_queries[q], slacks[q], tree, nodes, pending_d,
+                          pending_n, best_d, best_i, counts)
+        # Element-wise copies: array-to-row assignment costs numba seconds of compilation.
+        for j in range(k):
+            out_d[q, j] = best_d[j]
+            out_i[q, j] = best_i[j]
+        for j in range(3):
+            out_counts[q, j] = counts[j]
 
 
 def _as_points(array: np.ndarray, name: str, dim: int | None = None) -> np.ndarray:
@@ -293,8 +304,7 @@ def _as_points(array: np.ndarray, name: str, dim: int | None = None) -> np.ndarr
     if dim is not None and array.shape[1] != dim:
         raise ValueError(f"{name}: expected {dim} columns like the tree's data, "
                          f"got shape {array.shape}")
-    dtype = np.float32 if array.dtype in (np.float32, np.uint8, np.int8, np.uint16) else np.float64
-    array = np.ascontiguousarray(array, dtype=dtype)
+    array = np.ascontiguousarray(array, dtype=np.float64)
     if not np.isfinite(array).all():
         raise ValueError(f"{name}: contains NaN or infinite values")
     return array
@@ -304,9 +314,8 @@ class KDTree:
     """A kd-tree over N points in D dimensions (Euclidean distance).
 
     Args:
-        data: the database, ``(N, D)``. float32 (e.g. SIFT descriptors) stays float32 and its
-            distances are summed in float32, which is exact for SIFT (integers below 256, so
-            every sum stays below 2**24); other numeric types become float64.
+        data: the database, ``(N, D)``, any real dtype; kept and compared in float64 (exact
+            for SIFT descriptors, which are integers below 256).
         leaf_size: the largest number of points in a leaf (a bucket).
         principal_axes: the tree splits and bounds along this many principal components of the
             data (at most D); ``None`` splits the original coordinate axes.
@@ -332,7 +341,7 @@ class KDTree:
             raise ValueError(f"data: expected at least one point and one dimension, got shape "
                              f"{data.shape}")
         self.leaf_size = int(leaf_size)
-        wide = data.astype(np.float64)
+        wide = data
         if principal_axes is None:
             self._mean = np.zeros(data.shape[1])
             self._axes = np.eye(data.shape[1])
@@ -458,13 +467,28 @@ class KDTree:
             empty = np.empty((0, k))
             out = (empty, empty.astype(np.int64))
             return (*out, np.empty((0, 3), dtype=np.int64)) if return_counts else out
-        queries = np.ascontiguousarray(queries, dtype=self._tree[0].dtype)
-        wide = queries.astype(np.float64)
+        wide = queries
         # Pruning slack: rounding of the rotated coordinates scales with the squared radius.
         radius = np.sqrt(((wide - self._mean) ** 2).sum(axis=1))
         slacks = _SLACK * (self._radius + radius) ** 2
-        sq, idx, counts = _query_all(queries, self._rotate(wide), slacks, int(k),
-                                     int(checks or 0), self._tree, self._nodes)
+        rotated = self._rotate(wide)
+        n = queries.shape[0]
+        sq = np.empty((n, k))
+        idx = np.empty((n, k), dtype=np.int64)
+        counts = np.empty((n, 3), dtype=np.int64)
+        # numba's thread count (NUMBA_NUM_THREADS, numba.set_num_threads) sets the parallelism.
+        n_threads = max(1, min(numba.get_num_threads(), n // 64))
+        bounds = np.linspace(0, n, n_threads + 1).astype(int)
+
+        def run(part: int) -> None:
+            _query_range(queries, rotated, slacks, int(checks or 0), self._tree, self._nodes,
+                         bounds[part], bounds[part + 1], sq, idx, counts)
+
+        if n_threads == 1:
+            run(0)
+        else:
+            with ThreadPoolExecutor(n_threads) as pool:
+                list(pool.map(run, range(n_threads)))
         dist = np.sqrt(sq)
         return (dist, idx, counts) if return_counts else (dist, idx)
 

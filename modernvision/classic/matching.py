@@ -84,7 +84,10 @@ def sift_features(
         ``points`` ``(N, 2)`` float64 (x, y); ``descriptors`` ``(N, 128)`` float32 (OpenCV's
         integer-valued SIFT descriptors); ``sizes`` ``(N,)`` keypoint diameters in pixels.
     """
-    grey = _to_grey(image, "image")
+    return _sift(_to_grey(image, "image"), n_features)
+
+
+def _sift(grey: np.ndarray, n_features: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     sift = cv2.SIFT_create(nfeatures=int(n_features))
     keypoints, descriptors = sift.detectAndCompute(grey, None)
     if descriptors is None or len(keypoints) == 0:
@@ -228,13 +231,14 @@ class ObjectFinder:
         self.checks = checks
         self.n_features = int(n_features)
         self.seed = seed
-        self.reference_shape = _to_grey(reference, "reference").shape
-        self.reference_points, descriptors, _ = sift_features(reference, n_features=n_features)
+        grey = _to_grey(reference, "reference")
+        self.reference_shape = grey.shape
+        self.reference_points, descriptors, _ = _sift(grey, self.n_features)
         self._tree = KDTree(descriptors) if len(descriptors) >= 2 else None
 
     def find(self, scene: np.ndarray) -> Match:
         """Match the reference against ``scene`` (grey or RGB) and verify with RANSAC."""
-        scene_points, scene_desc, _ = sift_features(scene, n_features=self.n_features)
+        scene_points, scene_desc, _ = _sift(_to_grey(scene, "scene"), self.n_features)
         n_kp = (int(self.reference_points.shape[0]), int(scene_points.shape[0]))
         if self._tree is None or len(scene_desc) == 0:
             return _absent(np.empty((0, 2)), np.empty((0, 2)), np.zeros(0, bool), 0, n_kp)

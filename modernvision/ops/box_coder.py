@@ -42,64 +42,64 @@ class BoxCoder:
     def __repr__(self) -> str:
         return f"BoxCoder(weights={self.weights}, bbox_xform_clip={self.bbox_xform_clip:.4f})"
 
-    def encode(self, boxes: Tensor, reference_boxes: Tensor) -> Tensor:
-        """Regression targets that move ``reference_boxes`` onto ``boxes``.
+    def encode(self, boxes: Tensor, anchors: Tensor) -> Tensor:
+        """Regression targets that move ``anchors`` onto ``boxes``.
 
         Args:
             boxes: ``Tensor[N, 4]`` ``(x1, y1, x2, y2)`` targets (e.g. matched ground truth).
-            reference_boxes: ``Tensor[N, 4]`` ``(x1, y1, x2, y2)`` anchors or proposals.
+            anchors: ``Tensor[N, 4]`` ``(x1, y1, x2, y2)`` anchors or proposals.
 
         Returns:
             ``Tensor[N, 4]`` of ``(dx, dy, dw, dh)``.
         """
         check_boxes(boxes, "boxes", ndim=2)
-        check_boxes(reference_boxes, "reference_boxes", ndim=2)
-        if boxes.shape[0] != reference_boxes.shape[0]:
+        check_boxes(anchors, "anchors", ndim=2)
+        if boxes.shape[0] != anchors.shape[0]:
             raise ValueError(
-                f"boxes and reference_boxes must pair up, got {boxes.shape[0]} and "
-                f"{reference_boxes.shape[0]} boxes"
+                f"boxes and anchors must pair up, got {boxes.shape[0]} and "
+                f"{anchors.shape[0]} boxes"
             )
         wx, wy, ww, wh = self.weights
-        ref_w = reference_boxes[:, 2] - reference_boxes[:, 0]
-        ref_h = reference_boxes[:, 3] - reference_boxes[:, 1]
-        ref_cx = reference_boxes[:, 0] + 0.5 * ref_w
-        ref_cy = reference_boxes[:, 1] + 0.5 * ref_h
+        anchor_w = anchors[:, 2] - anchors[:, 0]
+        anchor_h = anchors[:, 3] - anchors[:, 1]
+        anchor_cx = anchors[:, 0] + 0.5 * anchor_w
+        anchor_cy = anchors[:, 1] + 0.5 * anchor_h
         w = boxes[:, 2] - boxes[:, 0]
         h = boxes[:, 3] - boxes[:, 1]
         cx = boxes[:, 0] + 0.5 * w
         cy = boxes[:, 1] + 0.5 * h
-        dx = wx * (cx - ref_cx) / ref_w
-        dy = wy * (cy - ref_cy) / ref_h
-        dw = ww * torch.log(w / ref_w)
-        dh = wh * torch.log(h / ref_h)
+        dx = wx * (cx - anchor_cx) / anchor_w
+        dy = wy * (cy - anchor_cy) / anchor_h
+        dw = ww * torch.log(w / anchor_w)
+        dh = wh * torch.log(h / anchor_h)
         return torch.stack((dx, dy, dw, dh), dim=1)
 
-    def decode(self, deltas: Tensor, reference_boxes: Tensor) -> Tensor:
-        """Boxes obtained by applying ``deltas`` to ``reference_boxes``.
+    def decode(self, deltas: Tensor, anchors: Tensor) -> Tensor:
+        """Boxes obtained by applying ``deltas`` to ``anchors``.
 
         Args:
             deltas: ``Tensor[N, 4 * J]`` predicted ``(dx, dy, dw, dh)`` (``J`` sets per box,
                 e.g. one per class).
-            reference_boxes: ``Tensor[N, 4]`` ``(x1, y1, x2, y2)``.
+            anchors: ``Tensor[N, 4]`` ``(x1, y1, x2, y2)`` anchors or proposals.
 
         Returns:
             ``Tensor[N, 4 * J]`` decoded ``(x1, y1, x2, y2)`` boxes, in ``deltas``' dtype.
         """
         check_tensor(deltas, "deltas")
-        check_boxes(reference_boxes, "reference_boxes", ndim=2)
+        check_boxes(anchors, "anchors", ndim=2)
         if deltas.dim() != 2 or deltas.shape[1] % 4 != 0 or deltas.shape[1] == 0:
             raise ValueError(f"deltas must have shape [N, 4 * J], got {list(deltas.shape)}")
-        if deltas.shape[0] != reference_boxes.shape[0]:
+        if deltas.shape[0] != anchors.shape[0]:
             raise ValueError(
-                f"deltas and reference_boxes must pair up, got {deltas.shape[0]} and "
-                f"{reference_boxes.shape[0]} rows"
+                f"deltas and anchors must pair up, got {deltas.shape[0]} and "
+                f"{anchors.shape[0]} rows"
             )
-        reference_boxes = reference_boxes.to(deltas.dtype)
+        anchors = anchors.to(deltas.dtype)
         wx, wy, ww, wh = self.weights
-        widths = (reference_boxes[:, 2] - reference_boxes[:, 0])[:, None]
-        heights = (reference_boxes[:, 3] - reference_boxes[:, 1])[:, None]
-        ctr_x = reference_boxes[:, 0, None] + 0.5 * widths
-        ctr_y = reference_boxes[:, 1, None] + 0.5 * heights
+        widths = (anchors[:, 2] - anchors[:, 0])[:, None]
+        heights = (anchors[:, 3] - anchors[:, 1])[:, None]
+        ctr_x = anchors[:, 0, None] + 0.5 * widths
+        ctr_y = anchors[:, 1, None] + 0.5 * heights
         dx = deltas[:, 0::4] / wx
         dy = deltas[:, 1::4] / wy
         dw = (deltas[:, 2::4] / ww).clamp(max=self.bbox_xform_clip)

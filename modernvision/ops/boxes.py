@@ -100,10 +100,12 @@ def _area(boxes: Tensor, fmt: str = "xyxy") -> Tensor:
     return boxes[..., 2] * boxes[..., 3]
 
 
-def _inter_union(boxes1: Tensor, boxes2: Tensor) -> tuple[Tensor, Tensor]:
-    """Pairwise intersection and union areas of two ``xyxy`` sets: ``[..., N, M]`` each."""
-    area1 = _area(boxes1)
-    area2 = _area(boxes2)
+def _inter_union(boxes1: Tensor, boxes2: Tensor, fmt: str = "xyxy") -> tuple[Tensor, Tensor]:
+    """Pairwise intersection and union areas of two sets in ``fmt``: ``[..., N, M]`` each."""
+    # Areas from the boxes' own format (w * h for xywh/cxcywh, exact), corners from xyxy.
+    area1 = _area(boxes1, fmt)
+    area2 = _area(boxes2, fmt)
+    boxes1, boxes2 = _to_xyxy(boxes1, fmt), _to_xyxy(boxes2, fmt)
     top_left = torch.max(boxes1[..., :, None, :2], boxes2[..., None, :, :2])  # [..., N, M, 2]
     bottom_right = torch.min(boxes1[..., :, None, 2:], boxes2[..., None, :, 2:])
     wh = _upcast(bottom_right - top_left).clamp(min=0)
@@ -142,7 +144,7 @@ def box_iou(boxes1: Tensor, boxes2: Tensor, fmt: str = "xyxy") -> Tensor:
     """
     check_format(fmt)
     _check_pair(boxes1, boxes2, fmt)
-    inter, union = _inter_union(_to_xyxy(boxes1, fmt), _to_xyxy(boxes2, fmt))
+    inter, union = _inter_union(boxes1, boxes2, fmt)
     return inter / union
 
 

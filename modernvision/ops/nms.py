@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -36,7 +37,7 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
 
     Args:
         boxes: ``Tensor[N, 4]`` in ``(x1, y1, x2, y2)`` format, floating point, finite.
-        scores: ``Tensor[N]`` score of each box.
+        scores: ``Tensor[N]`` score of each box, finite.
         iou_threshold: a box is discarded when its IoU with a kept, higher-scoring box is
             ``> iou_threshold``.
 
@@ -47,8 +48,15 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
         TypeError: non-tensor or non-floating-point ``boxes``/``scores``.
         ValueError: wrong shapes, mismatched lengths, ``x2 < x1``/``y2 < y1``, NaN or inf.
     """
-    _check_inputs(boxes, scores)
-    return _nms(boxes, scores, None, float(iou_threshold))
+    _check_shapes(boxes, scores)
+    if boxes.shape[0] == 0:
+        return torch.empty(0, dtype=torch.int64, device=boxes.device)
+    if _on_triton(boxes):
+        _check_values(boxes, scores)
+        return _nms_triton(boxes, scores, None, float(iou_threshold))
+    b, s = _as_numpy(boxes, scores)
+    keep = _nms_numpy(b, s, np.zeros(len(s), np.int64), float(iou_threshold))
+    return torch.from_numpy(keep).to(boxes.device)
 
 
 def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: float) -> Tensor:
@@ -56,7 +64,7 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: floa
 
     Args:
         boxes: ``Tensor[N, 4]`` in ``(x1, y1, x2, y2)`` format, floating point, finite.
-        scores: ``Tensor[N]`` score of each box.
+        scores: ``Tensor[N]`` score of each box, finite.
         idxs: ``Tensor[N]`` integer category of each box; boxes of different categories never
             suppress each other.
         iou_threshold: IoU above which a lower-scoring box of the same category is discarded.
@@ -64,7 +72,7 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: floa
     Returns:
         ``Tensor[K]`` int64 indices of the kept boxes, in decreasing order of score.
     """
-    _check_inputs(boxes, scores)
+    _check_shapes(boxes, scores)
     check_tensor(idxs, "idxs")
     if idxs.dim() != 1 or idxs.shape[0] != boxes.shape[0]:
         raise ValueError(
@@ -74,23 +82,38 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: floa
         raise TypeError(f"idxs must be an integer tensor of category ids, got {idxs.dtype}")
     if boxes.shape[0] == 0:
         return torch.empty(0, dtype=torch.int64, device=boxes.device)
-    labels = idxs.to(torch.int64)
+    threshold = float(iou_threshold)
+    # torchvision offsets each category's boxes by idx * (max_coordinate + 1) when the input is
+    # small, and runs NMS per category otherwise; the IoUs here use the same (offset or not)
+    # coordinates, so they round alike.
     small = boxes.numel() <= (4000 if boxes.device.type == "cpu" else 100_000)
+    if _on_triton(boxes):
+        _check_values(boxes, scores)
+        if small:
+            offsets = idxs.to(boxes) * (boxes.max() + torch.tensor(1).to(boxes))
+            boxes = boxes + offsets[:, None]
+        keep = _nms_triton(boxes, scores, idxs.to(torch.int64), threshold)
+    else:
+        b, s = _as_numpy(boxes, scores)
+        labels = idxs.detach().cpu().numpy().astype(np.int64)
+        if small:
+            offsets = labels.astype(b.dtype) * (b.max() + b.dtype.type(1))
+            b = b + offsets[:, None]
+        keep = torch.from_numpy(_nms_numpy(b, s, labels, threshold)).to(boxes.device)
     if small:
-        # torchvision's regime: IoU on boxes offset per category (same ops, same rounding).
-        max_coordinate = boxes.max()
-        offsets = idxs.to(boxes) * (max_coordinate + torch.tensor(1).to(boxes))
-        keep = _nms(boxes + offsets[:, None], scores, labels, float(iou_threshold))
         return keep
-    keep = _nms(boxes, scores, labels, float(iou_threshold))
     # torchvision's per-category regime orders the survivors by index, then by an (unstable)
-    # descending sort of their scores; equal scores come out in that sort's order.
+    # descending sort of their scores: equal scores come out in that sort's order.
     keep = keep.sort().values
     return keep[scores[keep].sort(descending=True)[1]]
 
 
-def _check_inputs(boxes: Tensor, scores: Tensor) -> None:
-    check_boxes(boxes, "boxes", ndim=2, floating=True)
+def _check_shapes(boxes: Tensor, scores: Tensor) -> None:
+    check_tensor(boxes, "boxes")
+    if boxes.dim() != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"boxes must have shape [N, 4], got {list(boxes.shape)}")
+    if not boxes.is_floating_point():
+        raise TypeError(f"boxes must be a floating point tensor, got {boxes.dtype}")
     check_tensor(scores, "scores")
     if scores.dim() != 1:
         raise ValueError(f"scores must have shape [N], got {list(scores.shape)}")
@@ -102,38 +125,51 @@ def _check_inputs(boxes: Tensor, scores: Tensor) -> None:
     if not scores.is_floating_point():
         raise TypeError(f"scores must be a floating point tensor, got {scores.dtype}")
     if scores.device != boxes.device:
-        raise ValueError(f"boxes and scores must be on one device, got {boxes.device} and "
-                         f"{scores.device}")
+        raise ValueError(
+            f"boxes and scores must be on one device, got {boxes.device} and {scores.device}"
+        )
+
+
+def _check_values(boxes: Tensor, scores: Tensor) -> None:
+    check_boxes(boxes, "boxes")
     check_finite(boxes, "boxes")
+    check_finite(scores, "scores")
 
 
-def _nms(boxes: Tensor, scores: Tensor, labels: Tensor | None, iou_threshold: float) -> Tensor:
-    """Kept indices in descending score order; ``labels`` separate independent runs."""
-    device = boxes.device
-    if boxes.shape[0] == 0:
-        return torch.empty(0, dtype=torch.int64, device=device)
-    boxes = boxes.detach()
-    scores = scores.detach()
-    order = torch.sort(scores, stable=True, dim=0, descending=True)[1]
-    if boxes.dtype not in (torch.float32, torch.float64):
-        boxes = boxes.float()
-    if boxes.is_cuda and boxes.dtype == torch.float32 and _triton_enabled():
-        from modernvision.ops._nms_triton import nms_sorted_triton
-
-        sorted_labels = labels[order] if labels is not None else None
-        positions = nms_sorted_triton(boxes[order].contiguous(), sorted_labels, iou_threshold)
-        return order[positions]
-    cpu_order = order.cpu()
-    x1, y1, x2, y2 = boxes.cpu()[cpu_order].T.contiguous().numpy()
-    if labels is None:
-        sorted_labels = torch.zeros(len(cpu_order), dtype=torch.int64).numpy()
-    else:
-        sorted_labels = labels.cpu()[cpu_order].numpy()
-    positions = greedy_nms_sorted(x1, y1, x2, y2, sorted_labels, iou_threshold)
-    return cpu_order[torch.from_numpy(positions)].to(device)
+def _as_numpy(boxes: Tensor, scores: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """float32/float64 numpy copies-or-views, checked (numpy: no intra-op thread hand-offs)."""
+    b = boxes.detach().cpu()
+    if b.dtype not in (torch.float32, torch.float64):
+        b = b.float()
+    s = scores.detach().cpu()
+    if s.dtype not in (torch.float32, torch.float64):
+        s = s.float()
+    b, s = b.numpy(), s.numpy()
+    if not (np.isfinite(b).all() and np.isfinite(s).all()):
+        raise ValueError("boxes and scores must be finite, got NaN or infinite values")
+    bad = (b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1])
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"boxes must be in (x1, y1, x2, y2) format with x2 >= x1 and y2 >= y1; box {i} is "
+            f"{b[i].tolist()}. Convert other formats with box_convert()."
+        )
+    return b, s
 
 
-def _triton_enabled() -> bool:
+def _nms_numpy(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, threshold: float):
+    """Kept indices (int64 numpy) in descending score order."""
+    # Stable descending order, as torch.sort(stable=True, descending=True): ties by index.
+    order = np.argsort(-scores, kind="stable")
+    b = boxes[order]
+    x1, y1, x2, y2 = (np.ascontiguousarray(b[:, i]) for i in range(4))
+    positions = greedy_nms_sorted(x1, y1, x2, y2, labels[order], threshold)
+    return order[positions]
+
+
+def _on_triton(boxes: Tensor) -> bool:
+    if not boxes.is_cuda or boxes.dtype == torch.float64:
+        return False
     if os.environ.get("MODERNVISION_DISABLE_TRITON", "0") == "1":
         return False
     try:
@@ -141,3 +177,14 @@ def _triton_enabled() -> bool:
     except ImportError:
         return False
     return True
+
+
+def _nms_triton(
+    boxes: Tensor, scores: Tensor, labels: Tensor | None, iou_threshold: float
+) -> Tensor:
+    from modernvision.ops._nms_triton import nms_sorted_triton
+
+    order = torch.sort(scores.detach(), stable=True, dim=0, descending=True)[1]
+    sorted_boxes = boxes.detach()[order].float().contiguous()
+    sorted_labels = labels[order] if labels is not None else None
+    return order[nms_sorted_triton(sorted_boxes, sorted_labels, iou_threshold)]

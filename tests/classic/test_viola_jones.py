@@ -63,17 +63,18 @@ def test_integral_images_match_naive_cumsum_and_opencv(shape):
 def test_integral_image_does_not_overflow_where_uint32_would():
     # squared sums: 300 x 300 pixels of 255 -> 255^2 * 90,000 = 5.85e9 > 2^32
     img = np.full((300, 300), 255, np.uint8)
-    exact_sq = 255 ** 2 * 300 * 300
-    assert exact_sq > 2 ** 32
+    exact_sq = 255**2 * 300 * 300
+    assert exact_sq > 2**32
     with np.errstate(over="ignore"):
-        wrapped = np.cumsum(np.cumsum(img.astype(np.uint32) ** 2, 0, dtype=np.uint32), 1,
-                            dtype=np.uint32)
+        wrapped = np.cumsum(
+            np.cumsum(img.astype(np.uint32) ** 2, 0, dtype=np.uint32), 1, dtype=np.uint32
+        )
     assert int(wrapped[-1, -1]) != exact_sq  # what a 32-bit table would hold
     assert int(squared_integral_image(img)[-1, -1]) == exact_sq
     # plain sums: 4200 x 4100 pixels of 255 -> 4.39e9 > 2^32
     big = np.full((4200, 4100), 255, np.uint8)
     ii = integral_image(big)
-    assert ii.dtype == np.int64 and int(ii[-1, -1]) == 255 * 4200 * 4100 > 2 ** 32
+    assert ii.dtype == np.int64 and int(ii[-1, -1]) == 255 * 4200 * 4100 > 2**32
     assert rect_sum(ii, 4000, 4100, 100, 100) == 255 * 100 * 100
 
 
@@ -85,7 +86,7 @@ def test_rect_sums_take_four_lookups():
     for _ in range(200):
         x, y = rng.integers(0, 45), rng.integers(0, 35)
         w, h = rng.integers(0, 50 - x + 1), rng.integers(0, 40 - y + 1)
-        assert rect_sum(ii, x, y, w, h) == int(img[y:y + h, x:x + w].astype(np.int64).sum())
+        assert rect_sum(ii, x, y, w, h) == int(img[y : y + h, x : x + w].astype(np.int64).sum())
     # tilted rectangle: top corner at the middle of pixel (x - 1, y)'s top edge, sides of w
     # (down-right) and h (down-left) pixel diagonals; brute force over pixel centres
     yy, xx = np.mgrid[0:40, 0:50]
@@ -107,8 +108,13 @@ def test_feature_enumeration_counts_162336_over_24x24():
     feats = enumerate_features((24, 24))
     assert len(feats) == 162_336 == feature_count((24, 24))
     per_type = {name: len(enumerate_features((24, 24), types=[name])) for name in FEATURE_TYPES}
-    assert per_type == {"two_horizontal": 43_200, "two_vertical": 43_200,
-                        "three_horizontal": 27_600, "three_vertical": 27_600, "four": 20_736}
+    assert per_type == {
+        "two_horizontal": 43_200,
+        "two_vertical": 43_200,
+        "three_horizontal": 27_600,
+        "three_vertical": 27_600,
+        "four": 20_736,
+    }
     r, w = feats.rects, feats.weights
     used = w != 0
     assert np.all((r[..., 0] + r[..., 2] <= 24)[used])
@@ -131,13 +137,13 @@ def test_feature_values_match_brute_force():
     vals = feature_values(feats, tables, norm, (24, 24))
     inner = patches[:, 1:23, 1:23].astype(np.float64)
     # variance normalisation over the 22x22 inner window: 1 / (area * std)
-    expect_norm = 1 / np.sqrt(484 * (inner ** 2).sum((1, 2)) - inner.sum((1, 2)) ** 2)
+    expect_norm = 1 / np.sqrt(484 * (inner**2).sum((1, 2)) - inner.sum((1, 2)) ** 2)
     np.testing.assert_allclose(norm, expect_norm, rtol=1e-6)
     assert ok.all()
     for f in range(0, len(feats), 37):
         raw = np.zeros(len(patches))
         for (x, y, w, h), wt in zip(feats.rects[f], feats.weights[f]):
-            raw += wt * patches[:, y:y + h, x:x + w].astype(np.int64).sum((1, 2))
+            raw += wt * patches[:, y : y + h, x : x + w].astype(np.int64).sum((1, 2))
         np.testing.assert_allclose(vals[f], raw * expect_norm, rtol=1e-5, atol=1e-7)
     # flat windows (std <= 10 grey levels) are refused, as OpenCV's setWindow does
     flat = np.full((1, 24, 24), 100, np.uint8)
@@ -189,8 +195,9 @@ def test_adaboost_hand_computed_round():
     beta = (1 / 6) / (5 / 6)
     assert float(alpha) == pytest.approx(np.log(1 / beta), rel=1e-6)
     # correct samples get weight * beta, the wrong one keeps its weight
-    np.testing.assert_allclose(booster.weights / booster.weights.max(),
-                               [beta, beta, beta, 1, beta, beta])
+    np.testing.assert_allclose(
+        booster.weights / booster.weights.max(), [beta, beta, beta, 1, beta, beta]
+    )
     res = adaboost(values, labels, 3)
     assert res.threshold == pytest.approx(0.5 * res.alphas.astype(np.float64).sum())
     assert len(res.features) == 3
@@ -215,9 +222,12 @@ def _toy_cascade() -> Cascade:
     feats = enumerate_features((24, 24), position_step=8, size_step=6)
     stumps = [DecisionTree.stump(i, 0.01 * i - 0.05, 0.7, -0.3) for i in range(5)]
     tree = DecisionTree([5, 6], [0.0, 0.02], [1, 0], [-1, -2], [0.1, -0.4, 0.9])
-    return Cascade((24, 24), feats.subset(np.arange(7)),
-                   [Stage(-0.5, stumps[:2]), Stage(0.1, stumps[2:] + [tree])],
-                   {"note": "toy"})
+    return Cascade(
+        (24, 24),
+        feats.subset(np.arange(7)),
+        [Stage(-0.5, stumps[:2]), Stage(0.1, stumps[2:] + [tree])],
+        {"note": "toy"},
+    )
 
 
 def test_cascade_json_round_trip(tmp_path):
@@ -279,6 +289,12 @@ def test_windows_classified_as_the_cascade_says():
 
 
 def test_group_rectangles_matches_opencv():
+    # a chain: neighbours overlap within eps, the ends do not; one group by transitivity
+    chain = np.array([[0, 0, 50, 50], [9, 0, 50, 50], [18, 0, 50, 50], [200, 0, 50, 50]])
+    boxes, n = group_rectangles(chain, 2, eps=0.2)
+    assert boxes.tolist() == [[9, 0, 50, 50]] and n.tolist() == [3]
+    ref, ref_w = cv2.groupRectangles(chain.tolist(), 2, 0.2)
+    assert np.asarray(ref).tolist() == boxes.tolist() and list(ref_w) == [3]
     rng = np.random.default_rng(6)
     for trial in range(30):
         centres = rng.integers(20, 200, (4, 2))

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from modernvision.classic.viola_jones import opencv_cascade_path
+from modernvision.classic.viola_jones import Cascade, opencv_cascade_path
 from modernvision.cli import main
 from modernvision.data import load_photo
 
@@ -37,10 +37,13 @@ def test_faces_with_our_cascade_and_paper_mode(astronaut_png, capsys):
     assert "astronaut.png:" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "empty file"),
-    (b"this is not an image\n", "not an image"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "empty file"),
+        (b"this is not an image\n", "not an image"),
+    ],
+)
 def test_faces_rejects_non_images_clearly(tmp_path, capsys, content, message):
     bad = tmp_path / "bad.png"
     bad.write_bytes(content)
@@ -56,11 +59,26 @@ def test_faces_missing_file_and_unknown_cascade(astronaut_png, tmp_path, capsys)
     assert "frontalface_default" in capsys.readouterr().err
 
 
-@pytest.mark.slow
 def test_train_cascade_command_writes_a_cascade(tmp_path, capsys):
     out = tmp_path / "c.json"
-    rc = main(["train-cascade", "--out", str(out), "--stages", "1", "--pool-size", "300",
-               "--negatives", "200", "--max-weak", "4"])
+    rc = main(
+        [
+            "train-cascade",
+            "--out",
+            str(out),
+            "--stages",
+            "1",
+            "--pool-size",
+            "300",
+            "--negatives",
+            "200",
+            "--max-weak",
+            "4",
+        ]
+    )
     assert rc == 0 and out.is_file()
     text = capsys.readouterr().out
     assert "held-out detection rate" in text and "false positives per window" in text
+    cascade = Cascade.load(out)
+    assert cascade.num_stages == 1 and cascade.features_per_stage[0] <= 4
+    assert cascade.meta["held_out"]["faces"] == 30

@@ -29,19 +29,26 @@ def _gray(name: str) -> np.ndarray:
 def _cascades(name: str):
     key = ("cascade", name)
     if key not in _CACHE:
-        _CACHE[key] = (load_opencv_cascade(opencv_cascade_path(name)),
-                       cv2.CascadeClassifier(str(opencv_cascade_path(name))))
+        _CACHE[key] = (
+            load_opencv_cascade(opencv_cascade_path(name)),
+            cv2.CascadeClassifier(str(opencv_cascade_path(name))),
+        )
     return _CACHE[key]
 
 
-_CV_ARGS = {"scale_factor": "scaleFactor", "min_neighbors": "minNeighbors",
-            "min_size": "minSize", "max_size": "maxSize"}
+_CV_ARGS = {
+    "scale_factor": "scaleFactor",
+    "min_neighbors": "minNeighbors",
+    "min_size": "minSize",
+    "max_size": "maxSize",
+}
 
 
 def _compare(cascade_name: str, gray: np.ndarray, **kwargs) -> tuple[np.ndarray, np.ndarray]:
     ours_c, ref_c = _cascades(cascade_name)
-    ref = np.asarray(ref_c.detectMultiScale(
-        gray, **{_CV_ARGS[k]: v for k, v in kwargs.items()})).reshape(-1, 4)
+    ref = np.asarray(
+        ref_c.detectMultiScale(gray, **{_CV_ARGS[k]: v for k, v in kwargs.items()})
+    ).reshape(-1, 4)
     ours = detect_multiscale(ours_c, gray, **kwargs)
     # same number of boxes, each matching one of OpenCV's with IoU >= 0.9 ...
     assert len(ours) == len(ref), (ours.tolist(), ref.tolist())
@@ -96,8 +103,9 @@ def test_tilted_features_and_old_format_cascades():
     assert len(ours) >= 1
     old = load_opencv_cascade(opencv_cascade_path("license_plate_rus_16stages"))
     assert old.meta["format"] == "opencv-haar-classifier"
-    ours, _ = _compare("license_plate_rus_16stages", _gray("brick"), scale_factor=1.05,
-                       min_neighbors=0)
+    ours, _ = _compare(
+        "license_plate_rus_16stages", _gray("brick"), scale_factor=1.05, min_neighbors=0
+    )
     assert len(ours) > 5
 
 
@@ -133,9 +141,11 @@ def test_detector_input_errors_are_clear():
 
 def test_cascade_loader_errors_are_clear(tmp_path):
     lbp = tmp_path / "lbp.xml"
-    lbp.write_text('<?xml version="1.0"?><opencv_storage><cascade type_id="opencv-cascade-'
-                   'classifier"><stageType>BOOST</stageType><featureType>LBP</featureType>'
-                   "<height>24</height><width>24</width></cascade></opencv_storage>")
+    lbp.write_text(
+        '<?xml version="1.0"?><opencv_storage><cascade type_id="opencv-cascade-'
+        'classifier"><stageType>BOOST</stageType><featureType>LBP</featureType>'
+        "<height>24</height><width>24</width></cascade></opencv_storage>"
+    )
     with pytest.raises(ValueError, match="LBP"):
         load_opencv_cascade(lbp)
     with pytest.raises(ValueError, match="not a Haar cascade"):
@@ -147,8 +157,9 @@ def test_cascade_loader_errors_are_clear(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("cascade_name", ["frontalface_default", "frontalface_alt",
-                                          "frontalface_alt2", "eye"])
+@pytest.mark.parametrize(
+    "cascade_name", ["frontalface_default", "frontalface_alt", "frontalface_alt2", "eye"]
+)
 @pytest.mark.parametrize("photo", ["astronaut", "grace_hopper", "coins"])
 @pytest.mark.parametrize("min_neighbors", [3, 0])
 def test_all_must_show_cascades_on_all_photos(cascade_name, photo, min_neighbors):

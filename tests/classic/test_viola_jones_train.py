@@ -28,10 +28,18 @@ def tiny():
     faces = lfw_windows("train", 1)
     positives = np.concatenate([faces, faces[:, :, ::-1]])
     photos = face_free_photos(("brick", "coins", "page"))
-    cascade = train_cascade(positives, photos, extra_negatives=lfw_windows("train", 0),
-                            pool_size=600, max_stages=3, max_weak_per_stage=12,
-                            negatives_per_stage=250, stage_detection_rate=D,
-                            stage_false_positive_rate=F, seed=0)
+    cascade = train_cascade(
+        positives,
+        photos,
+        extra_negatives=lfw_windows("train", 0),
+        pool_size=600,
+        max_stages=3,
+        max_weak_per_stage=12,
+        negatives_per_stage=250,
+        stage_detection_rate=D,
+        stage_false_positive_rate=F,
+        seed=0,
+    )
     return cascade, positives, photos
 
 
@@ -45,7 +53,7 @@ def test_stages_meet_their_detection_and_false_positive_targets(tiny):
         assert st["false_positive_rate"] <= F or st["weak"] == 12
     # checked independently with the detector's kernel on the training positives
     accepted, n_feat = classify_windows(cascade, positives)
-    assert accepted.mean() >= D ** cascade.num_stages - 1e-9
+    assert accepted.mean() >= D**cascade.num_stages - 1e-9
     assert np.all(n_feat >= cascade.features_per_stage[0])
 
 
@@ -70,8 +78,9 @@ def test_trained_cascade_generalises_and_round_trips(tiny, tmp_path):
     assert 0 < report.features_per_window <= sum(cascade.features_per_stage)
     back = Cascade.load(cascade.save(tmp_path / "tiny.json"))
     gray = to_gray(load_photo("coins"))
-    np.testing.assert_array_equal(back.detect(gray, min_neighbors=0),
-                                  cascade.detect(gray, min_neighbors=0))
+    np.testing.assert_array_equal(
+        back.detect(gray, min_neighbors=0), cascade.detect(gray, min_neighbors=0)
+    )
 
 
 def test_training_input_errors():

@@ -142,3 +142,14 @@ def test_small_input_trains():
     out.logsumexp(1).sum().backward()
     for pname, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), pname
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phi", range(1, 8))
+def test_scaled_variants_macs_match_torchvision_gflops(phi):
+    # torchvision's GFLOPS are measured at each variant's own evaluation crop.
+    weights = torchvision.models.get_model_weights(f"efficientnet_b{phi}").DEFAULT
+    size = weights.transforms().crop_size[0]
+    summary = summarize(create(f"efficientnet_b{phi}"), (3, size, size))
+    ops = weights.meta["_ops"]
+    assert abs(summary.total_macs / 1e9 - ops) / ops < 0.02

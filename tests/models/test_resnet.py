@@ -175,3 +175,11 @@ def test_errors_are_clear():
         create("resnet18", shortcut="D")
     with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
         create("resnet18")(torch.randn(1, 1, 32, 32))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["resnet34", "resnet101", "resnet152"])
+def test_deeper_macs_match_torchvision_gflops(name):
+    ops = torchvision.models.get_model_weights(name).DEFAULT.meta["_ops"]
+    summary = summarize(create(name), (3, 224, 224))
+    assert abs(summary.total_macs / 1e9 - ops) / ops < 0.02

@@ -76,3 +76,11 @@ def test_small_input_shape():
     model = create("resnext50_32x4d", num_classes=10, in_channels=1, small_input=True).eval()
     with torch.no_grad():
         assert model(torch.randn(1, 1, 28, 28)).shape == (1, 10)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["resnext101_32x8d", "resnext101_64x4d"])
+def test_resnext101_macs_match_torchvision_gflops(name):
+    ops = torchvision.models.get_model_weights(name).DEFAULT.meta["_ops"]
+    summary = summarize(create(name), (3, 224, 224))
+    assert abs(summary.total_macs / 1e9 - ops) / ops < 0.02

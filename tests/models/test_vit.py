@@ -127,3 +127,11 @@ def test_errors_are_clear():
         create("vit_tiny", image_size=100)
     with pytest.raises(TypeError, match="hidden_size"):
         create("vit_tiny", hidden_size=10)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["vit_b_32", "vit_l_16", "vit_l_32"])
+def test_other_macs_match_torchvision_gflops(name):
+    ops = torchvision.models.get_model_weights(name).DEFAULT.meta["_ops"]
+    summary = summarize(create(name), (3, 224, 224))
+    assert abs(summary.total_macs / 1e9 - ops) / ops < 0.02

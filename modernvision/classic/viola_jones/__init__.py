@@ -4,9 +4,16 @@ Papers: Viola & Jones, "Rapid Object Detection using a Boosted Cascade of Simple
 CVPR 2001, and "Robust Real-Time Face Detection", IJCV 2004 (no arXiv ids). Tilted features:
 Lienhart & Maydt, "An Extended Set of Haar-like Features for Rapid Object Detection", ICIP 2002.
 
-Plain NumPy plus numba for the two hot loops (window scanning, stump search). OpenCV's Haar
-cascades load with :func:`load_opencv_cascade` and detect with OpenCV's exact boxes;
-:func:`train_cascade` trains our own; both are :class:`Cascade` objects.
+Plain NumPy plus numba for the hot loops (window scanning, feature values, stump search);
+no ``nn.Module``. OpenCV's Haar cascades load with :func:`load_opencv_cascade` and
+``Cascade.detect`` gives ``cv2.CascadeClassifier.detectMultiScale``'s exact boxes (default
+``mode="opencv"``: image pyramid, as OpenCV) or scans with the paper's scaled features
+(``mode="paper"``); :func:`train_cascade` trains our own cascade (AdaBoost stumps, attentional
+cascade, bootstrapped negatives) and ``load_cascade("ours:lfw_24")`` loads the one shipped.
+
+Modules: :mod:`.integral` (integral images), :mod:`.haar` (features), :mod:`.adaboost`,
+:mod:`.cascade` (data + JSON/XML I/O), :mod:`.detect`, :mod:`.postprocess` (grouping, NMS,
+TP/FP), :mod:`.train`, :mod:`.demo`.
 """
 
 from modernvision.classic.viola_jones.adaboost import (
@@ -65,6 +72,7 @@ from modernvision.classic.viola_jones.train import (
     mine_windows,
     resize_area,
     train_cascade,
+    train_lfw_cascade,
 )
 
 __all__ = [
@@ -110,5 +118,6 @@ __all__ = [
     "tilted_rect_sum",
     "to_gray",
     "train_cascade",
+    "train_lfw_cascade",
     "window_integrals",
 ]

@@ -19,11 +19,25 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _EXECUTOR: ThreadPoolExecutor | None = None
+_OVERRIDE: int | None = None
 
 
 def num_threads() -> int:
     """Worker threads used by the Viola-Jones kernels."""
+    if _OVERRIDE is not None:
+        return _OVERRIDE
     return max(1, min(os.cpu_count() or 1, int(numba.config.NUMBA_NUM_THREADS)))
+
+
+def set_num_threads(n: int | None) -> None:
+    """Use ``n`` worker threads from now on (``None``: back to the default)."""
+    global _OVERRIDE, _EXECUTOR
+    if n is not None and n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    _OVERRIDE = n
+    if _EXECUTOR is not None:
+        _EXECUTOR.shutdown(wait=True)
+        _EXECUTOR = None
 
 
 def parallel_map(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
@@ -33,8 +47,7 @@ def parallel_map(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         return [fn(x) for x in items]
     global _EXECUTOR
     if _EXECUTOR is None:
-        _EXECUTOR = ThreadPoolExecutor(max_workers=num_threads(),
-                                       thread_name_prefix="viola-jones")
+        _EXECUTOR = ThreadPoolExecutor(max_workers=num_threads(), thread_name_prefix="viola-jones")
     return list(_EXECUTOR.map(fn, items))
 
 

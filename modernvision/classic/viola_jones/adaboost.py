@@ -76,8 +76,9 @@ def _best_stumps_kernel(f0, f1, values, order, positive, weights, err_out, split
         pol_out[f] = best_p
 
 
-def best_stumps(values: np.ndarray, order: np.ndarray, labels: np.ndarray,
-                weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def best_stumps(
+    values: np.ndarray, order: np.ndarray, labels: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Optimal stump of every feature in one pass over its sorted values.
 
     Args:
@@ -98,13 +99,17 @@ def best_stumps(values: np.ndarray, order: np.ndarray, labels: np.ndarray,
     weights = np.asarray(weights, dtype=np.float64)
     f, n = values.shape
     if order.shape != (f, n) or labels.shape != (n,) or weights.shape != (n,):
-        raise ValueError(f"best_stumps: values {values.shape}, order {order.shape}, labels "
-                         f"{labels.shape} and weights {weights.shape} do not agree")
+        raise ValueError(
+            f"best_stumps: values {values.shape}, order {order.shape}, labels "
+            f"{labels.shape} and weights {weights.shape} do not agree"
+        )
     err = np.empty(f, np.float64)
     split = np.empty(f, np.int64)
     pol = np.empty(f, np.int8)
-    parallel_map(lambda b: _best_stumps_kernel(b[0], b[1], values, order, labels, weights, err,
-                                               split, pol), bands(f))
+    parallel_map(
+        lambda b: _best_stumps_kernel(b[0], b[1], values, order, labels, weights, err, split, pol),
+        bands(f),
+    )
     return err, split, pol
 
 
@@ -162,16 +167,20 @@ class AdaBoost:
         order: optional presorted ``np.argsort(values, axis=1)``.
     """
 
-    def __init__(self, values: np.ndarray, labels: np.ndarray,
-                 order: np.ndarray | None = None) -> None:
+    def __init__(
+        self, values: np.ndarray, labels: np.ndarray, order: np.ndarray | None = None
+    ) -> None:
         self.values = np.ascontiguousarray(values, dtype=np.float32)
         self.labels = np.asarray(labels).astype(np.bool_)
         n_pos = int(self.labels.sum())
         n_neg = len(self.labels) - n_pos
         if n_pos == 0 or n_neg == 0:
             raise ValueError(f"AdaBoost needs positives and negatives, got {n_pos} and {n_neg}")
-        self.order = (np.argsort(self.values, axis=1, kind="stable") if order is None
-                      else np.ascontiguousarray(order))
+        self.order = (
+            np.argsort(self.values, axis=1, kind="stable")
+            if order is None
+            else np.ascontiguousarray(order)
+        )
         self.weights = np.where(self.labels, 1.0 / (2 * n_pos), 1.0 / (2 * n_neg))
         self.scores = np.zeros(len(self.labels), np.float64)
         self.chosen: list[tuple[int, np.float32, int, np.float32, float]] = []
@@ -198,9 +207,14 @@ class AdaBoost:
             raise ValueError("no boosting round has been run")
         f, t, p, a, e = zip(*self.chosen)
         alphas = np.array(a, np.float32)
-        return AdaBoostResult(np.array(f, np.int64), np.array(t, np.float32),
-                              np.array(p, np.int8), alphas, np.array(e, np.float64),
-                              float(0.5 * alphas.astype(np.float64).sum()))
+        return AdaBoostResult(
+            np.array(f, np.int64),
+            np.array(t, np.float32),
+            np.array(p, np.int8),
+            alphas,
+            np.array(e, np.float64),
+            float(0.5 * alphas.astype(np.float64).sum()),
+        )
 
 
 def adaboost(values: np.ndarray, labels: np.ndarray, rounds: int) -> AdaBoostResult:

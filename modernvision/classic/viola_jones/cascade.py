@@ -153,6 +153,9 @@ class Cascade:
         features: the Haar features the trees refer to.
         stages: the cascade's stages, evaluated in order.
         meta: free-form provenance (how it was trained / where it was loaded from).
+
+    The detector caches a flattened copy of the stages on first use: build a new ``Cascade``
+    rather than editing ``stages`` or ``features`` of one that has already detected.
     """
 
     window_size: tuple[int, int]
@@ -175,8 +178,15 @@ class Cascade:
         r = self.features.rects
         used = self.features.weights != 0
         up = used & ~self.features.tilted[:, None]
-        if np.any(up & ((r[..., 0] < 0) | (r[..., 1] < 0) | (r[..., 0] + r[..., 2] > w)
-                        | (r[..., 1] + r[..., 3] > h))):
+        if np.any(
+            up
+            & (
+                (r[..., 0] < 0)
+                | (r[..., 1] < 0)
+                | (r[..., 0] + r[..., 2] > w)
+                | (r[..., 1] + r[..., 3] > h)
+            )
+        ):
             raise ValueError(f"an upright feature rectangle leaves the {w}x{h} window")
         self._packed: Any = None
 
@@ -216,12 +226,37 @@ class Cascade:
         step: float = 1.5,
         nms_iou: float | None = None,
     ) -> np.ndarray:
-        """Multi-scale sliding-window detection; see :func:`detect_multiscale`."""
+        """Find objects in a grey image, as ``cv2.CascadeClassifier.detectMultiScale`` does.
+
+        Args:
+            gray: uint8 grey image ``[H, W]`` (convert colour with ``to_gray``).
+            scale_factor: window growth between scales, ``> 1`` (OpenCV's ``scaleFactor``).
+            min_neighbors: a detection needs more than this many raw windows in its group;
+                ``0`` returns the raw windows ungrouped (OpenCV's ``minNeighbors``).
+            min_size: ``(w, h)``; smaller windows are not scanned (``minSize``).
+            max_size: ``(w, h)``; larger windows are not scanned; ``None`` or ``(0, 0)``
+                means the image size (``maxSize``).
+            mode: ``"opencv"`` (default: image pyramid, OpenCV's exact boxes) or ``"paper"``
+                (features scaled over one integral image).
+            step: the paper's window shift at scale 1 (``"paper"`` mode only).
+            nms_iou: optional greedy NMS IoU threshold applied after grouping.
+
+        Returns:
+            int32 ``[N, 4]`` boxes ``(x, y, w, h)``; see
+            :func:`~modernvision.classic.viola_jones.detect.detect_multiscale`.
+        """
         from modernvision.classic.viola_jones.detect import detect_multiscale
 
         return detect_multiscale(
-            self, gray, scale_factor=scale_factor, min_neighbors=min_neighbors,
-            min_size=min_size, max_size=max_size, mode=mode, step=step, nms_iou=nms_iou,
+            self,
+            gray,
+            scale_factor=scale_factor,
+            min_neighbors=min_neighbors,
+            min_size=min_size,
+            max_size=max_size,
+            mode=mode,
+            step=step,
+            nms_iou=nms_iou,
         )
 
     def detect_with_stats(
@@ -237,24 +272,35 @@ class Cascade:
     def to_json(self) -> dict[str, Any]:
         """Our cascade format as a JSON-ready dict (float32 values written exactly)."""
         feats = []
-        for rects, weights, tilted in zip(self.features.rects, self.features.weights,
-                                          self.features.tilted):
+        for rects, weights, tilted in zip(
+            self.features.rects, self.features.weights, self.features.tilted
+        ):
             keep = weights != 0
-            feats.append({
-                "rects": [[int(v) for v in r] + [float(w)] for r, w in
-                          zip(rects[keep], weights[keep])],
-                "tilted": bool(tilted),
-            })
+            feats.append(
+                {
+                    "rects": [
+                        [int(v) for v in r] + [float(w)] for r, w in zip(rects[keep], weights[keep])
+                    ],
+                    "tilted": bool(tilted),
+                }
+            )
         stages = []
         for s in self.stages:
-            stages.append({
-                "threshold": s.threshold,
-                "weak": [{
-                    "nodes": [[int(a), int(b), int(f), float(t)] for a, b, f, t in
-                              zip(tr.left, tr.right, tr.feature, tr.threshold)],
-                    "leaves": [float(v) for v in tr.leaves],
-                } for tr in s.weak],
-            })
+            stages.append(
+                {
+                    "threshold": s.threshold,
+                    "weak": [
+                        {
+                            "nodes": [
+                                [int(a), int(b), int(f), float(t)]
+                                for a, b, f, t in zip(tr.left, tr.right, tr.feature, tr.threshold)
+                            ],
+                            "leaves": [float(v) for v in tr.leaves],
+                        }
+                        for tr in s.weak
+                    ],
+                }
+            )
         return {
             "format": FORMAT_NAME,
             "version": FORMAT_VERSION,
@@ -277,8 +323,10 @@ class Cascade:
         if not isinstance(obj, dict) or obj.get("format") != FORMAT_NAME:
             raise ValueError(f"not a {FORMAT_NAME} JSON document (missing 'format' key)")
         if obj.get("version") != FORMAT_VERSION:
-            raise ValueError(f"cascade JSON version {obj.get('version')} is not supported "
-                             f"(this library reads version {FORMAT_VERSION})")
+            raise ValueError(
+                f"cascade JSON version {obj.get('version')} is not supported "
+                f"(this library reads version {FORMAT_VERSION})"
+            )
         feats = obj["features"]
         rects = np.zeros((len(feats), MAX_RECTS, 4), np.int32)
         weights = np.zeros((len(feats), MAX_RECTS), np.float32)
@@ -295,11 +343,16 @@ class Cascade:
             weak = []
             for t in s["weak"]:
                 nodes = np.asarray(t["nodes"], dtype=np.float64).reshape(-1, 4)
-                weak.append(DecisionTree(nodes[:, 2], nodes[:, 3], nodes[:, 0], nodes[:, 1],
-                                         t["leaves"]))
+                weak.append(
+                    DecisionTree(nodes[:, 2], nodes[:, 3], nodes[:, 0], nodes[:, 1], t["leaves"])
+                )
             stages.append(Stage(s["threshold"], weak))
-        return cls(tuple(obj["window_size"]), HaarFeatures(rects, weights, tilted), stages,
-                   dict(obj.get("meta", {})))
+        return cls(
+            tuple(obj["window_size"]),
+            HaarFeatures(rects, weights, tilted),
+            stages,
+            dict(obj.get("meta", {})),
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> Cascade:
@@ -336,8 +389,10 @@ def _parse_new_format(root: ET.Element, source: str) -> Cascade:
     if stage_type != "BOOST":
         raise ValueError(f"{source}: stageType {stage_type!r} is not supported (only BOOST)")
     if feature_type != "HAAR":
-        raise ValueError(f"{source}: featureType {feature_type!r} is not supported (only HAAR; "
-                         "LBP and HOG cascades are a different detector)")
+        raise ValueError(
+            f"{source}: featureType {feature_type!r} is not supported (only HAAR; "
+            "LBP and HOG cascades are a different detector)"
+        )
     width = int(_numbers(root.find("width"), "width")[0])
     height = int(_numbers(root.find("height"), "height")[0])
     cat = root.find("featureParams/maxCatCount")
@@ -383,8 +438,12 @@ def _parse_new_format(root: ET.Element, source: str) -> Cascade:
             for t in s.weak:
                 t.left[:] = 0
                 t.right[:] = -1
-    return Cascade((width, height), HaarFeatures(rects, weights, tilted), stages,
-                   {"source": source, "format": "opencv-cascade-classifier"})
+    return Cascade(
+        (width, height),
+        HaarFeatures(rects, weights, tilted),
+        stages,
+        {"source": source, "format": "opencv-cascade-classifier"},
+    )
 
 
 def _parse_old_format(root: ET.Element, source: str) -> Cascade:
@@ -405,8 +464,7 @@ def _parse_old_format(root: ET.Element, source: str) -> Cascade:
                 f = node.find("feature")
                 r = np.zeros((MAX_RECTS, 4), np.int32)
                 w = np.zeros(MAX_RECTS, np.float32)
-                for j, rr in enumerate(_items(f.find("rects") if f is not None else None,
-                                              "rects")):
+                for j, rr in enumerate(_items(f.find("rects") if f is not None else None, "rects")):
                     vals = _numbers(rr, "rects/_")
                     r[j] = [int(float(v)) for v in vals[:4]]
                     w[j] = np.float32(float(vals[4]))
@@ -427,10 +485,14 @@ def _parse_old_format(root: ET.Element, source: str) -> Cascade:
                 raise ValueError(f"{source}: stage {si}: a tree's leaves do not match its nodes")
             weak.append(DecisionTree(feat, thrs, left, right, leaves))
         stages.append(Stage(float(np.float32(thr - OPENCV_THRESHOLD_EPS)), weak))
-    features = HaarFeatures(np.array(rects_l).reshape(-1, MAX_RECTS, 4),
-                            np.array(weights_l).reshape(-1, MAX_RECTS), np.array(tilted_l))
-    return Cascade((size[0], size[1]), features, stages,
-                   {"source": source, "format": "opencv-haar-classifier"})
+    features = HaarFeatures(
+        np.array(rects_l).reshape(-1, MAX_RECTS, 4),
+        np.array(weights_l).reshape(-1, MAX_RECTS),
+        np.array(tilted_l),
+    )
+    return Cascade(
+        (size[0], size[1]), features, stages, {"source": source, "format": "opencv-haar-classifier"}
+    )
 
 
 def opencv_cascade_path(name: str) -> Path:

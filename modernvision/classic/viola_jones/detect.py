@@ -14,7 +14,7 @@ Two ways to scan, chosen by ``mode``:
     one step we borrow from OpenCV, for bit-exact pixels) and the fixed-size window slides with
     a step of 2 pixels while ``s < 2`` and 1 pixel after, skipping the next position whenever
     a window is rejected by the very first stage; windows whose variance normaliser is tiny
-    (standard deviation below 10 grey levels) are rejected outright; detections are grouped
+    (standard deviation of at most 10 grey levels) are rejected outright; detections are grouped
     by :func:`group_rectangles` (``eps = 0.2``, ``min_neighbors``). This is the default
     because it is what the OpenCV cascades were tuned for and what users compare against.
 
@@ -125,9 +125,26 @@ def check_gray(gray: np.ndarray) -> np.ndarray:
 
 @numba.njit(cache=True, nogil=True)
 def _scan_stumps(
-    y0, y1, table, sqsum, stride, nx, step, opencv_skip, norm_ofs, norm_area,
-    node_ofs, node_w, node_nr, node_thr, leaves, stage_first, stage_count, stage_thr,
-    out, stats,
+    y0,
+    y1,
+    table,
+    sqsum,
+    stride,
+    nx,
+    step,
+    opencv_skip,
+    norm_ofs,
+    norm_area,
+    node_ofs,
+    node_w,
+    node_nr,
+    node_thr,
+    leaves,
+    stage_first,
+    stage_count,
+    stage_thr,
+    out,
+    stats,
 ):
     # Cascades of stumps (OpenCV's predictOrderedStump): weak classifier i is node i with
     # leaves 2i (value < threshold) and 2i + 1. Rows y0..y1-1 of the grid; rows are
@@ -167,19 +184,31 @@ def _scan_stumps(
                 for k in range(first, first + stage_count[si]):
                     # OptFeature::calc: float32 products and sums in rectangle order
                     ret = node_w[k, 0] * np.float32(
-                        table[p + node_ofs[k, 0]] - table[p + node_ofs[k, 1]]
-                        - table[p + node_ofs[k, 2]] + table[p + node_ofs[k, 3]])
+                        table[p + node_ofs[k, 0]]
+                        - table[p + node_ofs[k, 1]]
+                        - table[p + node_ofs[k, 2]]
+                        + table[p + node_ofs[k, 3]]
+                    )
                     ret = ret + node_w[k, 1] * np.float32(
-                        table[p + node_ofs[k, 4]] - table[p + node_ofs[k, 5]]
-                        - table[p + node_ofs[k, 6]] + table[p + node_ofs[k, 7]])
+                        table[p + node_ofs[k, 4]]
+                        - table[p + node_ofs[k, 5]]
+                        - table[p + node_ofs[k, 6]]
+                        + table[p + node_ofs[k, 7]]
+                    )
                     if node_nr[k] > 2:
                         ret = ret + node_w[k, 2] * np.float32(
-                            table[p + node_ofs[k, 8]] - table[p + node_ofs[k, 9]]
-                            - table[p + node_ofs[k, 10]] + table[p + node_ofs[k, 11]])
+                            table[p + node_ofs[k, 8]]
+                            - table[p + node_ofs[k, 9]]
+                            - table[p + node_ofs[k, 10]]
+                            + table[p + node_ofs[k, 11]]
+                        )
                         if node_nr[k] > 3:
                             ret = ret + node_w[k, 3] * np.float32(
-                                table[p + node_ofs[k, 12]] - table[p + node_ofs[k, 13]]
-                                - table[p + node_ofs[k, 14]] + table[p + node_ofs[k, 15]])
+                                table[p + node_ofs[k, 12]]
+                                - table[p + node_ofs[k, 13]]
+                                - table[p + node_ofs[k, 14]]
+                                + table[p + node_ofs[k, 15]]
+                            )
                     n_feat += 1
                     if ret * vnf < node_thr[k]:
                         acc += leaves[2 * k]
@@ -199,9 +228,30 @@ def _scan_stumps(
 
 @numba.njit(cache=True, nogil=True)
 def _scan_trees(
-    y0, y1, table, sqsum, stride, nx, step, opencv_skip, norm_ofs, norm_area,
-    node_ofs, node_w, node_nr, node_thr, node_left, node_right, leaves,
-    stage_first, stage_count, stage_thr, weak_node, weak_leaf, out, stats,
+    y0,
+    y1,
+    table,
+    sqsum,
+    stride,
+    nx,
+    step,
+    opencv_skip,
+    norm_ofs,
+    norm_area,
+    node_ofs,
+    node_w,
+    node_nr,
+    node_thr,
+    node_left,
+    node_right,
+    leaves,
+    stage_first,
+    stage_count,
+    stage_thr,
+    weak_node,
+    weak_leaf,
+    out,
+    stats,
 ):
     # Cascades of trees (OpenCV's predictOrdered): children > 0 are nodes of the same tree,
     # children <= 0 index the tree's leaves. Otherwise as _scan_stumps.
@@ -239,19 +289,31 @@ def _scan_trees(
                     while True:
                         k = root + idx
                         ret = node_w[k, 0] * np.float32(
-                            table[p + node_ofs[k, 0]] - table[p + node_ofs[k, 1]]
-                            - table[p + node_ofs[k, 2]] + table[p + node_ofs[k, 3]])
+                            table[p + node_ofs[k, 0]]
+                            - table[p + node_ofs[k, 1]]
+                            - table[p + node_ofs[k, 2]]
+                            + table[p + node_ofs[k, 3]]
+                        )
                         ret = ret + node_w[k, 1] * np.float32(
-                            table[p + node_ofs[k, 4]] - table[p + node_ofs[k, 5]]
-                            - table[p + node_ofs[k, 6]] + table[p + node_ofs[k, 7]])
+                            table[p + node_ofs[k, 4]]
+                            - table[p + node_ofs[k, 5]]
+                            - table[p + node_ofs[k, 6]]
+                            + table[p + node_ofs[k, 7]]
+                        )
                         if node_nr[k] > 2:
                             ret = ret + node_w[k, 2] * np.float32(
-                                table[p + node_ofs[k, 8]] - table[p + node_ofs[k, 9]]
-                                - table[p + node_ofs[k, 10]] + table[p + node_ofs[k, 11]])
+                                table[p + node_ofs[k, 8]]
+                                - table[p + node_ofs[k, 9]]
+                                - table[p + node_ofs[k, 10]]
+                                + table[p + node_ofs[k, 11]]
+                            )
                             if node_nr[k] > 3:
                                 ret = ret + node_w[k, 3] * np.float32(
-                                    table[p + node_ofs[k, 12]] - table[p + node_ofs[k, 13]]
-                                    - table[p + node_ofs[k, 14]] + table[p + node_ofs[k, 15]])
+                                    table[p + node_ofs[k, 12]]
+                                    - table[p + node_ofs[k, 13]]
+                                    - table[p + node_ofs[k, 14]]
+                                    + table[p + node_ofs[k, 15]]
+                                )
                         n_feat += 1
                         if ret * vnf < node_thr[k]:
                             idx = node_left[k]
@@ -295,15 +357,22 @@ def rect_corners(rects: np.ndarray, tilted: np.ndarray) -> tuple[np.ndarray, np.
     """
     x, y, w, h = (rects[..., k].astype(np.int64) for k in range(4))
     tl = np.broadcast_to(np.asarray(tilted, bool), x.shape)
-    cx = np.where(tl[..., None], np.stack([x, x - h, x + w, x + w - h], -1),
-                  np.stack([x, x + w, x, x + w], -1))
-    cy = np.where(tl[..., None], np.stack([y, y + h, y + w, y + w + h], -1),
-                  np.stack([y, y, y + h, y + h], -1))
+    cx = np.where(
+        tl[..., None],
+        np.stack([x, x - h, x + w, x + w - h], -1),
+        np.stack([x, x + w, x, x + w], -1),
+    )
+    cy = np.where(
+        tl[..., None],
+        np.stack([y, y + h, y + w, y + w + h], -1),
+        np.stack([y, y, y + h, y + h], -1),
+    )
     return cx, cy
 
 
-def _corner_offsets(rects: np.ndarray, tilted: np.ndarray, stride: int, tilt_base: int
-                    ) -> np.ndarray:
+def _corner_offsets(
+    rects: np.ndarray, tilted: np.ndarray, stride: int, tilt_base: int
+) -> np.ndarray:
     """Flat table offsets of each rectangle's four look-ups, int64 ``[F, R, 4]``."""
     cx, cy = rect_corners(rects, tilted[:, None])
     return cx + stride * cy + np.where(tilted, tilt_base, 0)[:, None, None]
@@ -362,14 +431,23 @@ def _pack(cascade: Cascade) -> _Packed:
     fs = cascade.features
     cx, cy = rect_corners(fs.rects[node_feat], fs.tilted[node_feat][:, None])
     packed = _Packed(
-        np.array(stage_first, np.int32), np.array(stage_count, np.int32),
-        np.array(stage_thr, np.float32), np.array(weak_node, np.int32),
-        np.array(weak_leaf, np.int32), cascade.max_nodes_per_tree == 1,
-        node_feat, np.array(thr, np.float32), np.array(left, np.int32),
-        np.array(right, np.int32), np.array(leaves, np.float32),
-        _n_rects(fs.weights)[node_feat], cx.reshape(len(node_feat), -1),
-        cy.reshape(len(node_feat), -1), fs.tilted[node_feat],
-        np.ascontiguousarray(fs.weights[node_feat]), bool(fs.tilted.any()),
+        np.array(stage_first, np.int32),
+        np.array(stage_count, np.int32),
+        np.array(stage_thr, np.float32),
+        np.array(weak_node, np.int32),
+        np.array(weak_leaf, np.int32),
+        cascade.max_nodes_per_tree == 1,
+        node_feat,
+        np.array(thr, np.float32),
+        np.array(left, np.int32),
+        np.array(right, np.int32),
+        np.array(leaves, np.float32),
+        _n_rects(fs.weights)[node_feat],
+        cx.reshape(len(node_feat), -1),
+        cy.reshape(len(node_feat), -1),
+        fs.tilted[node_feat],
+        np.ascontiguousarray(fs.weights[node_feat]),
+        bool(fs.tilted.any()),
     )
     cascade._packed = packed
     return packed
@@ -438,19 +516,57 @@ def _scan(
     ncx, ncy = rect_corners(np.array(nr), False)
     norm_ofs = ncx + tables.stride * ncy
     area = float(nr[2] * nr[3]) if norm_area is None else norm_area
+
     def run(band: tuple[int, int]) -> None:
         if pk.is_stump:
             _scan_stumps(
-                band[0], band[1], tables.table, tables.sqsum, tables.stride, nx, step,
-                opencv_skip, norm_ofs, area, ofs, node_w, pk.node_nr, pk.node_thr, pk.leaves,
-                pk.stage_first, pk.stage_count, pk.stage_thr, out, stats,
+                band[0],
+                band[1],
+                tables.table,
+                tables.sqsum,
+                tables.stride,
+                nx,
+                step,
+                opencv_skip,
+                norm_ofs,
+                area,
+                ofs,
+                node_w,
+                pk.node_nr,
+                pk.node_thr,
+                pk.leaves,
+                pk.stage_first,
+                pk.stage_count,
+                pk.stage_thr,
+                out,
+                stats,
             )
         else:
             _scan_trees(
-                band[0], band[1], tables.table, tables.sqsum, tables.stride, nx, step,
-                opencv_skip, norm_ofs, area, ofs, node_w, pk.node_nr, pk.node_thr, pk.node_left,
-                pk.node_right, pk.leaves, pk.stage_first, pk.stage_count, pk.stage_thr,
-                pk.weak_node, pk.weak_leaf, out, stats,
+                band[0],
+                band[1],
+                tables.table,
+                tables.sqsum,
+                tables.stride,
+                nx,
+                step,
+                opencv_skip,
+                norm_ofs,
+                area,
+                ofs,
+                node_w,
+                pk.node_nr,
+                pk.node_thr,
+                pk.node_left,
+                pk.node_right,
+                pk.leaves,
+                pk.stage_first,
+                pk.stage_count,
+                pk.stage_thr,
+                pk.weak_node,
+                pk.weak_leaf,
+                out,
+                stats,
             )
 
     if parallel:
@@ -458,6 +574,7 @@ def _scan(
     else:
         run((0, ny))
     return out, stats
+
 
 # ---------------------------------------------------------------------------------------------
 # OpenCV's scale pyramid
@@ -496,9 +613,11 @@ def opencv_scales(
         scales.append(sc)
     if not scales and all_scales:
         # minSize == maxSize between two scales: OpenCV takes the closest one (L2 on sizes)
-        dist = [(min_size[0] - round_half_even(np.float32(win_w) * sc)) ** 2
-                + (min_size[1] - round_half_even(np.float32(win_h) * sc)) ** 2
-                for sc in all_scales]
+        dist = [
+            (min_size[0] - round_half_even(np.float32(win_w) * sc)) ** 2
+            + (min_size[1] - round_half_even(np.float32(win_h) * sc)) ** 2
+            for sc in all_scales
+        ]
         scales.append(all_scales[int(np.argmin(dist))])
     return scales
 
@@ -512,28 +631,33 @@ def _pyramid_level(gray: np.ndarray, scale: np.float32) -> np.ndarray:
     """The image shrunk to ``round(W / s) x round(H / s)`` as OpenCV's FeatureEvaluator does."""
     import cv2
 
-    sz = (round_half_even(np.float32(gray.shape[1]) / scale),
-          round_half_even(np.float32(gray.shape[0]) / scale))
+    sz = (
+        round_half_even(np.float32(gray.shape[1]) / scale),
+        round_half_even(np.float32(gray.shape[0]) / scale),
+    )
     if sz == (gray.shape[1], gray.shape[0]):
         return gray
     return cv2.resize(gray, sz, interpolation=cv2.INTER_LINEAR_EXACT)
 
 
-def _scan_level(pk: _Packed, small: np.ndarray, window_size: tuple[int, int],
-                scale: np.float32) -> tuple[np.ndarray, np.ndarray, int]:
+def _scan_level(
+    pk: _Packed, small: np.ndarray, window_size: tuple[int, int], scale: np.float32
+) -> tuple[np.ndarray, np.ndarray, int]:
     """OpenCV's scan of one pyramid level: step 2 below scale 2, else 1; skip rule on."""
     win_w, win_h = window_size
     step = 1 if scale >= 2 else 2
     # OpenCV's working size is (size + 1 - window); positions 0, step, ... below it
     nx = -(-max(small.shape[1] + 1 - win_w, 0) // step)
     ny = -(-max(small.shape[0] + 1 - win_h, 0) // step)
-    mask, st = _scan(pk, _tables(small, pk.has_tilted), window_size, nx=nx, ny=ny, step=step,
-                     opencv_skip=True)
+    mask, st = _scan(
+        pk, _tables(small, pk.has_tilted), window_size, nx=nx, ny=ny, step=step, opencv_skip=True
+    )
     return mask, st, step
 
 
-def _opencv_pass(cascade: Cascade, gray: np.ndarray, scales: list[np.float32],
-                 stats: DetectionStats) -> list[np.ndarray]:
+def _opencv_pass(
+    cascade: Cascade, gray: np.ndarray, scales: list[np.float32], stats: DetectionStats
+) -> list[np.ndarray]:
     win_w, win_h = cascade.window_size
     pk = _pack(cascade)
 
@@ -564,8 +688,9 @@ def _add_stats(stats: DetectionStats, st: np.ndarray) -> None:
 # the paper's feature scaling
 
 
-def scaled_features(cascade: Cascade, scale: float) -> tuple[np.ndarray, np.ndarray,
-                                                            np.ndarray, float]:
+def scaled_features(
+    cascade: Cascade, scale: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Features and normalisation rectangle scaled by ``scale`` (paper, section 5.6).
 
     Returns:
@@ -597,9 +722,15 @@ def scaled_features(cascade: Cascade, scale: float) -> tuple[np.ndarray, np.ndar
     return rects, weights.astype(np.float32), norm, norm_area
 
 
-def _paper_pass(cascade: Cascade, gray: np.ndarray, scale_factor: float,
-                min_size: tuple[int, int], max_size: tuple[int, int] | None, step: float,
-                stats: DetectionStats) -> tuple[list[np.ndarray], list[float]]:
+def _paper_pass(
+    cascade: Cascade,
+    gray: np.ndarray,
+    scale_factor: float,
+    min_size: tuple[int, int],
+    max_size: tuple[int, int] | None,
+    step: float,
+    stats: DetectionStats,
+) -> tuple[list[np.ndarray], list[float]]:
     pk = _pack(cascade)
     tables = _tables(gray, pk.has_tilted)
     img_h, img_w = gray.shape
@@ -621,11 +752,20 @@ def _paper_pass(cascade: Cascade, gray: np.ndarray, scale_factor: float,
         f = pk.node_feat
         cx, cy = rect_corners(rects[f], cascade.features.tilted[f][:, None])
         delta = max(1, round(step * scale))
-        mask, st = _scan(pk, tables, cascade.window_size, nx=(img_w - ww) // delta + 1,
-                         ny=(img_h - wh) // delta + 1, step=delta, opencv_skip=False,
-                         node_cx=cx.reshape(len(f), -1), node_cy=cy.reshape(len(f), -1),
-                         node_w=np.ascontiguousarray(weights[f]),
-                         norm_rect=tuple(int(v) for v in norm), norm_area=norm_area)
+        mask, st = _scan(
+            pk,
+            tables,
+            cascade.window_size,
+            nx=(img_w - ww) // delta + 1,
+            ny=(img_h - wh) // delta + 1,
+            step=delta,
+            opencv_skip=False,
+            node_cx=cx.reshape(len(f), -1),
+            node_cy=cy.reshape(len(f), -1),
+            node_w=np.ascontiguousarray(weights[f]),
+            norm_rect=tuple(int(v) for v in norm),
+            norm_area=norm_area,
+        )
         return mask, st, delta, ww, wh
 
     found, found_scale = [], []
@@ -633,8 +773,11 @@ def _paper_pass(cascade: Cascade, gray: np.ndarray, scale_factor: float,
         _add_stats(stats, st)
         iy, ix = np.nonzero(mask)
         if len(iy):
-            found.append(np.stack([ix * delta, iy * delta, np.full_like(ix, ww),
-                                   np.full_like(ix, wh)], 1).astype(np.int32))
+            found.append(
+                np.stack(
+                    [ix * delta, iy * delta, np.full_like(ix, ww), np.full_like(ix, wh)], 1
+                ).astype(np.int32)
+            )
             found_scale.append(scale)
     return found, found_scale
 
@@ -696,8 +839,9 @@ def detect_multiscale(
 
     stats = DetectionStats()
     if mode == "opencv":
-        scales = opencv_scales((gray.shape[1], gray.shape[0]), cascade.window_size,
-                               scale_factor, min_size, max_size)
+        scales = opencv_scales(
+            (gray.shape[1], gray.shape[0]), cascade.window_size, scale_factor, min_size, max_size
+        )
         found = _opencv_pass(cascade, gray, scales, stats)
     else:
         found, _ = _paper_pass(cascade, gray, scale_factor, min_size, max_size, step, stats)

@@ -52,8 +52,12 @@ def write_image(path: str | Path, image: np.ndarray) -> Path:
     return path
 
 
-def draw_boxes(image: np.ndarray, boxes: np.ndarray, color: tuple[int, int, int] = (255, 0, 0),
-               thickness: int = 2) -> np.ndarray:
+def draw_boxes(
+    image: np.ndarray,
+    boxes: np.ndarray,
+    color: tuple[int, int, int] = (255, 0, 0),
+    thickness: int = 2,
+) -> np.ndarray:
     """A copy of the image (made RGB) with ``(x, y, w, h)`` boxes outlined."""
     img = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
     img = np.ascontiguousarray(img[..., :3]).copy()
@@ -65,9 +69,8 @@ def draw_boxes(image: np.ndarray, boxes: np.ndarray, color: tuple[int, int, int]
         if x1 <= x0 or y1 <= y0:
             continue
         t = max(1, min(thickness, (x1 - x0) // 2, (y1 - y0) // 2))
-        img[y0:y0 + t, x0:x1] = col
-        img[y1 - t:y1, x0:x1] = col
-        img[y0:y1, x0:x0 + t] = col
-        img[y0:y1, x1 - t:x1] = col
+        img[y0 : y0 + t, x0:x1] = col
+        img[y1 - t : y1, x0:x1] = col
+        img[y0:y1, x0 : x0 + t] = col
+        img[y0:y1, x1 - t : x1] = col
     return img
-

@@ -12,7 +12,11 @@ weight ``-1``):
 * ``four``: a 2x2 checkerboard (top-left and bottom-right white).
 
 Enumerated at every position and every size in a 24x24 window these are the well-known
-162,336 features (the paper's "over 180,000" counts a slightly different set).
+162,336 features (the paper only gives a rounded count for its enumeration).
+
+Departure, kept from the paper rather than from OpenCV: the three-rectangle features weigh
+their cells ``+1, -1, +1`` (so they are not zero-sum on a flat patch), where OpenCV's training
+writes ``-1`` on the whole rectangle and ``+3`` on the centre.
 
 Each feature value is divided by the window's ``area * std`` (the paper's variance
 normalisation, section 5.6), computed as OpenCV does: over the window shrunk by one pixel on
@@ -65,8 +69,9 @@ def enumerate_features(
     if win_w < 2 or win_h < 2:
         raise ValueError(f"window_size must be at least 2x2, got {window_size}")
     if position_step < 1 or size_step < 1:
-        raise ValueError(f"position_step and size_step must be >= 1, got {position_step}, "
-                         f"{size_step}")
+        raise ValueError(
+            f"position_step and size_step must be >= 1, got {position_step}, {size_step}"
+        )
     types = tuple(FEATURE_TYPES) if types is None else tuple(types)
     all_rects, all_weights = [], []
     for name in types:
@@ -85,8 +90,9 @@ def enumerate_features(
                 weights = np.zeros((len(gx), MAX_RECTS), np.float32)
                 for k in range(nx * ny):
                     cx, cy = k % nx, k // nx
-                    rects[:, k] = np.stack([gx + cx * cw, gy + cy * ch,
-                                            np.full_like(gx, cw), np.full_like(gx, ch)], 1)
+                    rects[:, k] = np.stack(
+                        [gx + cx * cw, gy + cy * ch, np.full_like(gx, cw), np.full_like(gx, ch)], 1
+                    )
                     weights[:, k] = cell_w[k]
                 all_rects.append(rects)
                 all_weights.append(weights)
@@ -96,8 +102,9 @@ def enumerate_features(
     return HaarFeatures(rects, np.concatenate(all_weights), np.zeros(len(rects), np.bool_))
 
 
-def window_integrals(patches: np.ndarray, *, tilted: bool = False
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def window_integrals(
+    patches: np.ndarray, *, tilted: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Integral images and variance normalisers of a stack of equal-size windows.
 
     Args:
@@ -133,8 +140,11 @@ def window_integrals(patches: np.ndarray, *, tilted: bool = False
     ok = pos & (area * vnf.astype(np.float64) < 0.1)
     tables = ii.reshape(n, -1)
     if tilted:
-        tt = np.stack([tilted_integral_image(p).ravel() for p in patches]) if n else \
-            np.zeros((0, (h + 1) * (w + 1)), np.int64)
+        tt = (
+            np.stack([tilted_integral_image(p).ravel() for p in patches])
+            if n
+            else np.zeros((0, (h + 1) * (w + 1)), np.int64)
+        )
         tables = np.concatenate([tables, tt], axis=1)
     return np.ascontiguousarray(tables), vnf, ok
 
@@ -156,8 +166,9 @@ def _values_kernel(f0, f1, tables, vnf, ofs, weights, n_rects, out):
             out[f, i] = ret * vnf[i]
 
 
-def feature_values(features: HaarFeatures, tables: np.ndarray, norm: np.ndarray,
-                   window_size: tuple[int, int]) -> np.ndarray:
+def feature_values(
+    features: HaarFeatures, tables: np.ndarray, norm: np.ndarray, window_size: tuple[int, int]
+) -> np.ndarray:
     """Variance-normalised values of every feature on every window.
 
     Args:
@@ -179,8 +190,10 @@ def feature_values(features: HaarFeatures, tables: np.ndarray, norm: np.ndarray,
     out = np.empty((len(features), tables.shape[0]), np.float32)
     if len(features) and tables.shape[0]:
         norm = np.asarray(norm, np.float32)
-        parallel_map(lambda b: _values_kernel(b[0], b[1], tables, norm, ofs, features.weights,
-                                              n_rects, out), bands(len(features)))
+        parallel_map(
+            lambda b: _values_kernel(b[0], b[1], tables, norm, ofs, features.weights, n_rects, out),
+            bands(len(features)),
+        )
     return out
 
 
@@ -193,4 +206,3 @@ def feature_count(window_size: tuple[int, int] = (24, 24)) -> int:
         down = sum(h - ny * c + 1 for c in range(1, h // ny + 1))
         total += across * down
     return total
-

@@ -37,24 +37,30 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     b = _as_boxes(b, "b").astype(np.float64)
     ax1, ay1 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
     bx1, by1 = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
-    iw = np.clip(np.minimum(ax1[:, None], bx1[None]) - np.maximum(a[:, None, 0], b[None, :, 0]),
-                 0, None)
-    ih = np.clip(np.minimum(ay1[:, None], by1[None]) - np.maximum(a[:, None, 1], b[None, :, 1]),
-                 0, None)
+    iw = np.clip(
+        np.minimum(ax1[:, None], bx1[None]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None
+    )
+    ih = np.clip(
+        np.minimum(ay1[:, None], by1[None]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None
+    )
     inter = iw * ih
     union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None] - inter
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
 def _components(adj: np.ndarray) -> np.ndarray:
-    """Connected-component labels, numbered by each component's first member."""
-    from scipy.sparse.csgraph import connected_components
-
-    _, raw = connected_components(adj, directed=False)
-    first = {}
-    labels = np.empty(len(raw), np.int64)
-    for i, r in enumerate(raw):
-        labels[i] = first.setdefault(int(r), len(first))
+    """Connected-component labels of a symmetric boolean adjacency, numbered in order of each
+    component's first member (as ``cv::partition`` numbers its classes)."""
+    n = len(adj)
+    root = np.arange(n)
+    while True:  # every node takes the smallest index among its neighbours' labels
+        new = np.where(adj, root[None, :], n).min(axis=1)
+        new = np.minimum(new, root)
+        new = new[new]  # pointer jumping
+        if np.array_equal(new, root):
+            break
+        root = new
+    _, labels = np.unique(root, return_inverse=True)  # roots ascending = first members
     return labels
 
 
@@ -106,10 +112,13 @@ def group_rectangles(
             r2, n2 = avg[j], counts[j]
             dx = int(np.rint(r2[2] * eps))
             dy = int(np.rint(r2[3] * eps))
-            if (r1[0] >= r2[0] - dx and r1[1] >= r2[1] - dy
-                    and r1[0] + r1[2] <= r2[0] + r2[2] + dx
-                    and r1[1] + r1[3] <= r2[1] + r2[3] + dy
-                    and (n2 > max(3, n1) or n1 < 3)):
+            if (
+                r1[0] >= r2[0] - dx
+                and r1[1] >= r2[1] - dy
+                and r1[0] + r1[2] <= r2[0] + r2[2] + dx
+                and r1[1] + r1[3] <= r2[1] + r2[3] + dy
+                and (n2 > max(3, n1) or n1 < 3)
+            ):
                 inside = True
                 break
         if not inside:
@@ -169,8 +178,9 @@ class DetectionMatch:
         return self.tp / max(self.tp + self.fn, 1)
 
 
-def match_detections(detections: np.ndarray, ground_truth: np.ndarray,
-                     iou_threshold: float = 0.5) -> DetectionMatch:
+def match_detections(
+    detections: np.ndarray, ground_truth: np.ndarray, iou_threshold: float = 0.5
+) -> DetectionMatch:
     """Label detections true/false positives by IoU (greedy, highest IoU pairs first).
 
     Args:

@@ -52,6 +52,8 @@ class VGGConfig:
         fc_width: units of fc6 and fc7.
         head_grid: side of the adaptive average pool before fc6.
         pool_ceil_mode: whether the 2x2 max pools round up.
+        init: ``"glorot"`` (Xavier-uniform weights, the paper's closing note) or ``"he"``
+            (He et al. 2015 normal weights); biases start at 0 either way.
     """
 
     depths: tuple[int, ...]
@@ -60,10 +62,11 @@ class VGGConfig:
     fc_width: int = 4096
     head_grid: int = 7
     pool_ceil_mode: bool = False
+    init: str = "glorot"
 
     def for_small_input(self) -> VGGConfig:
         """The 28x28 / 32x32 variant described in the module docstring."""
-        return replace(self, fc_width=512, head_grid=1, pool_ceil_mode=True)
+        return replace(self, fc_width=512, head_grid=1, pool_ceil_mode=True, init="he")
 
 
 VGG11 = VGGConfig(depths=(1, 1, 2, 2, 2))  # configuration A
@@ -135,9 +138,14 @@ class VGG(Classifier):
             fc8=nn.Linear(w, num_classes),
         ))
         self.min_input_size = 1 if config.pool_ceil_mode else 2**n
+        if config.init not in ("glorot", "he"):
+            raise ValueError(f"config.init must be 'glorot' or 'he', got {config.init!r}")
         for module in self.modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)):
-                nn.init.xavier_uniform_(module.weight)
+                if config.init == "he":
+                    nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                else:
+                    nn.init.xavier_uniform_(module.weight)
                 nn.init.zeros_(module.bias)
 
     def _check_input(self, x: Tensor) -> None:
