@@ -8,16 +8,21 @@ every query wants its 2 nearest neighbours for Lowe's ratio test).
 Compared, all with k = 2 on the same queries:
     * brute force, NumPy/BLAS: ``|x|^2 - 2 q.x`` by one float32 GEMM, then ``argpartition``
       (exact here: SIFT descriptors are integers, so every product and sum is exact in float32);
-    * brute force, numba: every 128-d distance with the very kernel the tree uses, no tree;
+    * brute force, numba: a linear scan computing every 128-d distance, on float32 storage (as
+      the descriptors come; sums exact for these integers) and on float64 (as the tree stores
+      the data for its exact distances);
     * brute force, OpenCV: ``cv2.BFMatcher(cv2.NORM_L2).knnMatch``;
-    * our kd-tree, exact: on the principal axes (the default) and on the coordinate axes;
+    * our kd-tree, exact: on the principal axes (the default, leaf sizes 16 to 128), on the
+      coordinate axes, and as one single leaf (no tree at all: every point screened over the
+      principal axes, which shows what the tree itself adds);
     * our kd-tree, best-bin-first with a ``checks`` budget, and OpenCV's FLANN kd-tree
       (``cv2.FlannBasedMatcher``, 1 and 4 randomized trees) with the same budgets: time, recall
       of the exact nearest neighbour, and agreement of Lowe's ratio test (0.75) with the exact one.
 
-Each timing is the median of ``--repeats`` runs, once with 1 thread everywhere and once with 2.
+Each timing is the median of ``--repeats`` runs, with ``--threads`` threads everywhere (numba,
+BLAS through threadpoolctl, OpenCV).
 
-Run: ``python bench/kdtree.py [--repeats 5] [--out bench/kdtree.json]``
+Run: ``python bench/kdtree.py [--repeats 5] [--threads 1 2] [--out bench/kdtree.json]``
 """
 
 from __future__ import annotations
@@ -60,14 +65,17 @@ def descriptors() -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(database[:N_DATABASE]), queries
 
 
-def median_time(fn, repeats: int) -> tuple[float, object]:
-    out = fn()  # warm-up (numba loads its cache, FLANN and BLAS allocate)
-    times = []
+def interleaved_medians(methods: dict, repeats: int) -> dict[str, tuple[float, object]]:
+    """Median wall time of each method over ``repeats`` rounds; every round runs every method once,
+    so a change in the machine's load during the run affects all of them alike."""
+    outputs = {name: fn() for name, fn in methods.items()}  # warm-up (numba cache, allocations)
+    times: dict[str, list[float]] = {name: [] for name in methods}
     for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)), out
+        for name, fn in methods.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: (float(np.median(times[name])), outputs[name]) for name in methods}
 
 
 def blas_knn(database: np.ndarray, queries: np.ndarray) -> np.ndarray:
@@ -81,14 +89,20 @@ def blas_knn(database: np.ndarray, queries: np.ndarray) -> np.ndarray:
     return idx
 
 
-@numba.njit(parallel=True)
+@numba.njit(parallel=True, fastmath={"reassoc", "contract"})  # the tree's flags
 def numba_brute_knn(database: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Linear scan: every distance, summed in the arrays' precision, 2 best kept."""
     out = np.empty((queries.shape[0], 2), dtype=np.int64)
     for q in numba.prange(queries.shape[0]):
         best_d = np.full(2, np.inf)
         best_i = np.full(2, np.iinfo(np.int64).max)
+        query = queries[q]
         for i in range(database.shape[0]):
-            kd._offer(kd._sqdist(database, i, queries[q]), i, best_d, best_i)
+            acc = query[0] - query[0]  # a zero of the data's dtype
+            for j in range(query.shape[0]):
+                diff = database[i, j] - query[j]
+                acc += diff * diff
+            kd._offer(acc, i, best_d, best_i)
         out[q] = best_i
     return out
 
@@ -118,58 +132,69 @@ def ratio_agreement(dist: np.ndarray, idx: np.ndarray, exact_keep: np.ndarray,
 def run(database: np.ndarray, queries: np.ndarray, threads: int, repeats: int) -> dict:
     numba.set_num_threads(threads)
     cv2.setNumThreads(threads)
-    rows: dict[str, dict] = {}
+    wide_db, wide_q = database.astype(np.float64), queries.astype(np.float64)
     with threadpool_limits(threads):
-        t, tree = median_time(lambda: kd.KDTree(database), repeats)
-        rows["build kd-tree (principal axes)"] = {"seconds": t}
-        t, plain = median_time(lambda: kd.KDTree(database, principal_axes=None), repeats)
-        rows["build kd-tree (coordinate axes)"] = {"seconds": t}
-
-        t, (exact_d, exact_i, counts) = median_time(
-            lambda: tree.query(queries, k=2, return_counts=True), repeats)
-        rows["kd-tree exact (principal axes)"] = {
-            "seconds": t, "points_examined": float(counts[:, 0].mean()),
-            "exact_distances": float(counts[:, 1].mean()), "boxes": float(counts[:, 2].mean())}
-        t, (plain_d, plain_i, plain_counts) = median_time(
-            lambda: plain.query(queries, k=2, return_counts=True), repeats)
-        rows["kd-tree exact (coordinate axes)"] = {
-            "seconds": t, "points_examined": float(plain_counts[:, 0].mean()),
-            "boxes": float(plain_counts[:, 2].mean()),
-            "identical_to_principal": bool(np.array_equal(plain_i, exact_i))}
-
-        t, idx = median_time(lambda: blas_knn(database, queries), repeats)
-        rows["brute force NumPy/BLAS (float32 GEMM)"] = {
-            "seconds": t, "identical_to_tree": bool(np.array_equal(idx, exact_i))}
-        t, idx = median_time(lambda: numba_brute_knn(database, queries), repeats)
-        rows["brute force numba (tree's distance kernel)"] = {
-            "seconds": t, "identical_to_tree": bool(np.array_equal(idx, exact_i))}
-        t, (idx, dist) = median_time(lambda: cv2_bf_knn(database, queries), repeats)
-        rows["brute force cv2.BFMatcher"] = {
-            "seconds": t, "nn1_identical_to_tree": float((idx[:, 0] == exact_i[:, 0]).mean())}
-
-        exact_keep = exact_d[:, 0] < RATIO * exact_d[:, 1]
+        tree = kd.KDTree(database)
+        default = f"kd-tree exact (principal axes, leaf {tree.leaf_size}, default)"
+        trees = {default: tree}
+        for leaf in (16, 32, 128, len(database)):
+            name = ("no tree: one leaf, every point screened over the principal axes"
+                    if leaf == len(database) else f"kd-tree exact (principal axes, leaf {leaf})")
+            trees[name] = kd.KDTree(database, leaf_size=leaf)
+        trees["kd-tree exact (coordinate axes, leaf 64)"] = kd.KDTree(database,
+                                                                      principal_axes=None)
+        exact = {name: (lambda t=t: t.query(queries, k=2, return_counts=True))
+                 for name, t in trees.items()}
+        brute = {
+            "brute force NumPy/BLAS (float32 GEMM)": lambda: blas_knn(database, queries),
+            "brute force numba float32 (linear scan)": lambda: numba_brute_knn(database, queries),
+            "brute force numba float64 (the tree's exact kernel)":
+                lambda: numba_brute_knn(wide_db, wide_q),
+            "brute force cv2.BFMatcher": lambda: cv2_bf_knn(database, queries),
+        }
+        build = {"build kd-tree (principal axes, leaf 64)": lambda: kd.KDTree(database)}
+        approximate = {}
         for checks in (32, 64, 128, 256, 512, 1024):
-            t, (d, i) = median_time(lambda c=checks: tree.query(queries, k=2, checks=c), repeats)
-            rec, prec = ratio_agreement(d, i, exact_keep, exact_i)
-            rows[f"kd-tree BBF checks={checks}"] = {
-                "seconds": t, "recall_nn1": float((i[:, 0] == exact_i[:, 0]).mean()),
-                "ratio_recall": rec, "ratio_precision": prec}
-            for trees in (1, 4):
-                matcher = cv2.FlannBasedMatcher({"algorithm": 1, "trees": trees},
+            approximate[f"kd-tree BBF checks={checks}"] = (
+                lambda c=checks: tree.query(queries, k=2, checks=c))
+            for n_trees in (1, 4):
+                matcher = cv2.FlannBasedMatcher({"algorithm": 1, "trees": n_trees},
                                                 {"checks": checks})
                 matcher.add([database])
                 matcher.train()
-                t, (i, d) = median_time(lambda m=matcher: flann_knn(m, queries), repeats)
-                rec, prec = ratio_agreement(d, i, exact_keep, exact_i)
-                rows[f"cv2 FLANN {trees} tree(s) checks={checks}"] = {
-                    "seconds": t, "recall_nn1": float((i[:, 0] == exact_i[:, 0]).mean()),
-                    "ratio_recall": rec, "ratio_precision": prec}
+                approximate[f"cv2 FLANN {n_trees} tree(s) checks={checks}"] = (
+                    lambda m=matcher: flann_knn(m, queries))
+        timed = interleaved_medians({**build, **exact, **brute, **approximate}, repeats)
+
+    rows: dict[str, dict] = {}
+    for name in build:
+        rows[name] = {"seconds": timed[name][0]}
+    exact_d, exact_i, _ = timed[default][1]
+    for name in exact:
+        t, (_, idx, cnt) = timed[name]
+        rows[name] = {"seconds": t, "points_examined": float(cnt[:, 0].mean()),
+                      "exact_distances": float(cnt[:, 1].mean()),
+                      "boxes": float(cnt[:, 2].mean()),
+                      "identical": bool(np.array_equal(idx, exact_i))}
+    for name in brute:
+        t, out = timed[name]
+        idx = out[0] if isinstance(out, tuple) else out
+        rows[name] = {"seconds": t, "nn1_identical": float((idx[:, 0] == exact_i[:, 0]).mean()),
+                      "identical": bool(np.array_equal(idx, exact_i))}
+    exact_keep = exact_d[:, 0] < RATIO * exact_d[:, 1]
+    for name in approximate:
+        t, out = timed[name]
+        d, i = out if name.startswith("kd-tree") else out[::-1]
+        rec, prec = ratio_agreement(d, i, exact_keep, exact_i)
+        rows[name] = {"seconds": t, "recall_nn1": float((i[:, 0] == exact_i[:, 0]).mean()),
+                      "ratio_recall": rec, "ratio_precision": prec}
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1])
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
     database, queries = descriptors()
@@ -183,13 +208,13 @@ def main() -> None:
         "database": list(database.shape), "queries": list(queries.shape),
         "repeats": args.repeats, "runs": {},
     }
-    for threads in (1, 2):
+    for threads in args.threads:
         rows = run(database, queries, threads, args.repeats)
         results["runs"][str(threads)] = rows
         blas = rows["brute force NumPy/BLAS (float32 GEMM)"]["seconds"]
-        numba_bf = rows["brute force numba (tree's distance kernel)"]["seconds"]
+        numba_bf = rows["brute force numba float32 (linear scan)"]["seconds"]
         print(f"\n{threads} thread(s); per-query times in microseconds over {len(queries)} queries")
-        print("| method | total s | us/query | vs BLAS brute | vs numba brute | other |")
+        print("| method | total s | us/query | speed vs BLAS brute | vs numba f32 brute | other |")
         print("|---|---|---|---|---|---|")
         for name, row in rows.items():
             sec = row["seconds"]

@@ -24,29 +24,32 @@ How this tree works, and where it departs from the papers:
       components of the data (Sproull): splits, cells and bounding boxes are all taken there. A
       distance over some orthonormal directions never exceeds the full distance, so every bound
       stays a lower bound; the k-NN themselves are always decided by distances computed in the
-      original coordinates, so the answer is exact. ``principal_axes=None`` gives the plain
-      tree of Friedman et al. on the coordinate axes. In 128-d, splitting the coordinate axes
-      constrains only ~10 of them along any root-to-leaf path, which is why the exact search of
-      a plain tree ends up examining nearly every SIFT descriptor (see ``bench/kdtree.md``).
+      original coordinates (float64), so the answer is exact. ``principal_axes=None`` gives the
+      plain tree of Friedman et al. on the coordinate axes. In 128-d, splitting the coordinate
+      axes constrains only ~10 of them along a root-to-leaf path: the plain tree's exact search
+      examines nearly every SIFT descriptor (see ``bench/kdtree.md``).
     * Split: the dimension of largest variance (Friedman et al. use the largest spread), at the
       median (``np.argpartition``). Each node keeps the largest coordinate of its left half and
       the smallest of its right half, so the gap between the halves tightens the cell bounds.
     * Exact search: a node is entered only if the bounding box of its points (tighter than the
-      cell of its splits) lies within the k-th best distance; a point's exact distance is
-      computed only if its distance over the principal axes does not already exceed the k-th
-      best (a partial-distance prefilter that never changes the result).
+      cell of its splits) lies within the k-th best distance. In a leaf, a point is screened by
+      its partial distance over the first 8 principal axes, then over all of the tree's axes
+      (partial distance search: each is a lower bound); only survivors get their exact
+      D-dimensional distance. The screening never changes the result, only skips work.
     * BBF orders cells by their exact distance to the query in the tree's space (Arya & Mount's
       incremental offsets), as Beis & Lowe order their bins; FLANN's randomized forests use a
       cheaper sum of cut distances. One tree, not FLANN's forest.
-    * Bounds computed in the principal axes carry float64 rounding (~1e-13 relative); they prune
-      only when they exceed the k-th best by a slack of 1e-9 * (scale of the data)^2, so rounding
-      cannot drop a true neighbour.
+    * The rotated coordinates and boxes used for pruning are stored in float32 (half the memory
+      traffic of the hot loop). Their rounding is ~1e-7 of the data's radius, so a bound prunes
+      only when it exceeds the k-th best by a slack of 1e-5 * (data radius + query radius)^2,
+      far above that rounding: no true neighbour can be dropped.
     * Ties are broken by the smaller database index: the exact search returns exactly what a
       stable brute-force sort by (distance, index) returns.
 
 The traversals are compiled with numba (``cache=True``; iterative, as numba cannot cache
 recursive functions) and release the GIL, so the queries are shared among
-``numba.get_num_threads()`` Python threads; the tree is built in NumPy.
+``numba.get_num_threads()`` Python threads; the tree is built in NumPy. Measured against brute
+force (NumPy/BLAS, numba, OpenCV) and OpenCV's FLANN in ``bench/kdtree.py``.
 """
 
 from __future__ import annotations
@@ -58,14 +61,17 @@ import numpy as np
 
 __all__ = ["KDTree", "brute_force_knn"]
 
-# Relative slack on pruning bounds computed in the rotated space (see the module docstring).
-_SLACK = 1e-9
+# Relative slack of pruning bounds computed in the float32 rotated space (module docstring).
+_SLACK = 1e-5
+# Principal axes summed first when screening a point (a compact array that stays in cache).
+_HEAD = 8
+_CHUNK = 16  # points screened against one value of the k-th best distance
 _NO_INDEX = np.iinfo(np.int64).max  # a placeholder index that loses every tie
 
 
 # Re-association lets LLVM vectorise the sum over dimensions; it changes nothing for SIFT
 # descriptors (integer-valued, so every partial sum is exact) and only the last bits for other data.
-@numba.njit(cache=True, fastmath={"reassoc", "contract"})
+@numba.njit(cache=True, fastmath={"reassoc", "contract"}, inline="always")
 def _sqdist(points: np.ndarray, row: int, query: np.ndarray) -> float:
     """Squared distance of ``points[row]`` to ``query``."""
     acc = 0.0
@@ -75,17 +81,18 @@ def _sqdist(points: np.ndarray, row: int, query: np.ndarray) -> float:
     return acc
 
 
-@numba.njit(cache=True, fastmath={"reassoc", "contract"})
+@numba.njit(cache=True, fastmath={"reassoc", "contract"}, inline="always")
 def _box_sqdist(box_low: np.ndarray, box_high: np.ndarray, node: int, query: np.ndarray) -> float:
     """Squared distance from ``query`` to the bounding box of ``node``'s points."""
-    acc = 0.0
+    acc = np.float32(0.0)
+    zero = np.float32(0.0)
     for j in range(query.shape[0]):
-        gap = max(max(box_low[node, j] - query[j], query[j] - box_high[node, j]), 0.0)
+        gap = max(max(box_low[node, j] - query[j], query[j] - box_high[node, j]), zero)
         acc += gap * gap
     return acc
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _offer(dist: float, index: int, best_d: np.ndarray, best_i: np.ndarray) -> None:
     """Insert (dist, index) into the sorted k-best lists if it beats the current k-th."""
     last = best_d.shape[0] - 1
@@ -102,29 +109,55 @@ def _offer(dist: float, index: int, best_d: np.ndarray, best_i: np.ndarray) -> N
     best_i[pos] = index
 
 
-@numba.njit(cache=True, fastmath={"reassoc", "contract"})
-def _scan_leaf(node, query, rotated_query, slack, tree, best_d, best_i, counts) -> None:
-    """Offer every point of a leaf; counts[0] += points examined, counts[1] += exact distances."""
-    points, rotated, order, start, stop = tree[0], tree[1], tree[2], tree[3], tree[4]
-    last = best_d.shape[0] - 1
-    m = rotated_query.shape[0]
-    exact = 0
-    for p in range(start[node], stop[node]):
-        partial = 0.0  # the distance over the principal axes: a lower bound
-        for j in range(m):
-            diff = rotated[p, j] - rotated_query[j]
+@numba.njit(cache=True, fastmath={"reassoc", "contract"}, inline="always")
+def _screen(begin, end, rotated_query, bound, tree, survivors) -> int:
+    """Rows ``begin:end`` whose distance over the principal axes is within ``bound``.
+
+    Partial sums over some principal axes are lower bounds of the distance: a point is dropped
+    as soon as one exceeds ``bound`` (first over ``head``'s axes, then over the rest). Writes the
+    survivors' rows into ``survivors`` and returns how many there are. No calls in this loop:
+    it is the hot one.
+    """
+    head, tail = tree[1], tree[2]
+    n_head, n_tail = head.shape[1], tail.shape[1]
+    count = 0
+    for p in range(begin, end):
+        partial = np.float32(0.0)
+        for j in range(n_head):
+            diff = head[p, j] - rotated_query[j]
             partial += diff * diff
-        if partial > best_d[last] + slack:
+        if partial > bound:
             continue
-        exact += 1
-        _offer(_sqdist(points, p, query), order[p], best_d, best_i)
+        for j in range(n_tail):
+            diff = tail[p, j] - rotated_query[n_head + j]
+            partial += diff * diff
+        if partial <= bound:
+            survivors[count] = p
+            count += 1
+    return count
+
+
+@numba.njit(cache=True, inline="always")
+def _scan_leaf(node, query, rotated_query, slack, tree, best_d, best_i, counts,
+               survivors) -> None:
+    """Offer the points of a leaf that survive the screening, _CHUNK points at a time (so that
+    the k-th best tightens within a leaf too); counts[0] += points examined, counts[1] += exact
+    distances computed."""
+    points, order, start, stop = tree[0], tree[3], tree[4], tree[5]
+    last = best_d.shape[0] - 1
+    for begin in range(start[node], stop[node], _CHUNK):
+        end = min(begin + _CHUNK, stop[node])
+        n = _screen(begin, end, rotated_query, best_d[last] + slack, tree, survivors)
+        for s in range(n):
+            p = survivors[s]
+            _offer(_sqdist(points, p, query), order[p], best_d, best_i)
+        counts[1] += n
     counts[0] += stop[node] - start[node]
-    counts[1] += exact
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath={"reassoc", "contract"})
 def _search_exact(query, rotated_query, slack, tree, nodes, pending_d, pending_n, best_d,
-                  best_i, counts) -> None:
+                  best_i, counts, survivors) -> None:
     """Exact k-NN, depth-first with backtracking.
 
     Of two children the one on the query's side of the split is searched first; the other is
@@ -148,7 +181,7 @@ def _search_exact(query, rotated_query, slack, tree, nodes, pending_d, pending_n
         if bound > best_d[last] + slack:
             continue
         if split_dim[node] < 0:
-            _scan_leaf(node, query, rotated_query, slack, tree, best_d, best_i, counts)
+            _scan_leaf(node, query, rotated_query, slack, tree, best_d, best_i, counts, survivors)
             continue
         dim = split_dim[node]
         if rotated_query[dim] <= 0.5 * (low[node] + high[node]):
@@ -163,7 +196,7 @@ def _search_exact(query, rotated_query, slack, tree, nodes, pending_d, pending_n
         size += 2
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _heap_push(heap_d, heap_n, size: int, dist: float, node: int) -> int:
     pos = size
     while pos > 0:
@@ -178,7 +211,7 @@ def _heap_push(heap_d, heap_n, size: int, dist: float, node: int) -> int:
     return size + 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _heap_pop(heap_d, heap_n, size: int) -> int:
     """Remove the root (the caller has read it); returns the new size."""
     size -= 1
@@ -202,9 +235,9 @@ def _heap_pop(heap_d, heap_n, size: int) -> int:
     return size
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath={"reassoc", "contract"})
 def _best_bin_first(query, rotated_query, slack, max_checks, tree, nodes, offsets, heap_d,
-                    heap_n, best_d, best_i, counts) -> None:
+                    heap_n, best_d, best_i, counts, survivors) -> None:
     """Beis & Lowe's best-bin-first search.
 
     Cells wait in a priority queue keyed by their distance to the query; the search stops once
@@ -252,7 +285,7 @@ def _best_bin_first(query, rotated_query, slack, max_checks, tree, nodes, offset
             cell_dist = cell_dist - old * old + off_near * off_near
             offsets[dim] = off_near
             node = near
-        _scan_leaf(node, query, rotated_query, slack, tree, best_d, best_i, counts)
+        _scan_leaf(node, query, rotated_query, slack, tree, best_d, best_i, counts, survivors)
         # Every non-zero offset lies on a split dimension of this leaf's ancestors.
         up = parent[node]
         while up >= 0:
@@ -261,30 +294,47 @@ def _best_bin_first(query, rotated_query, slack, max_checks, tree, nodes, offset
 
 
 @numba.njit(cache=True, nogil=True)
-def _query_range(queries, rotated_queries, slacks, max_checks, tree, nodes, begin, end, out_d,
+def _query_range(queries, mean, axes, data_radius, max_checks, tree, nodes, begin, end, out_d,
                  out_i, out_counts) -> None:
     """Queries ``begin:end`` into the output rows; ``max_checks == 0`` is the exact search.
 
-    Runs without the GIL, so threads can share the queries.
+    Runs without the GIL, so threads can share the queries. Each query is rotated onto the
+    principal axes here, in float64, not by a BLAS call: OpenBLAS threads left spinning after
+    one would compete with the search for the cores.
     """
     k = out_d.shape[1]
+    m, dim = axes.shape
     n_nodes = nodes[0].shape[0]
-    offsets = np.zeros(rotated_queries.shape[1], dtype=np.float64)
+    centred = np.empty(dim, dtype=np.float64)
+    rotated_query = np.empty(m, dtype=np.float32)
+    offsets = np.zeros(m, dtype=np.float64)
     pending_d = np.empty(n_nodes, dtype=np.float64)
     pending_n = np.empty(n_nodes, dtype=np.int64)
     best_d = np.empty(k, dtype=np.float64)
     best_i = np.empty(k, dtype=np.int64)
     counts = np.zeros(3, dtype=np.int64)
+    survivors = np.empty(_CHUNK, dtype=np.int64)
     for q in range(begin, end):
+        radius_sq = 0.0
+        for i in range(dim):
+            centred[i] = queries[q, i] - mean[i]
+            radius_sq += centred[i] * centred[i]
+        for j in range(m):
+            acc = 0.0
+            for i in range(dim):
+                acc += axes[j, i] * centred[i]
+            rotated_query[j] = acc
+        # Pruning slack: float32 rounding of rotated coordinates scales with the squared radius.
+        slack = _SLACK * (data_radius + np.sqrt(radius_sq)) ** 2
         best_d[:] = np.inf
         best_i[:] = _NO_INDEX
         counts[:] = 0
         if max_checks > 0:
-            _best_bin_first(queries[q], rotated_queries[q], slacks[q], max_checks, tree, nodes,
-                            offsets, pending_d, pending_n, best_d, best_i, counts)
+            _best_bin_first(queries[q], rotated_query, slack, max_checks, tree, nodes, offsets,
+                            pending_d, pending_n, best_d, best_i, counts, survivors)
         else:
-            _search_exact(queries[q], rotated_queries[q], slacks[q], tree, nodes, pending_d,
-                          pending_n, best_d, best_i, counts)
+            _search_exact(queries[q], rotated_query, slack, tree, nodes, pending_d, pending_n,
+                          best_d, best_i, counts, survivors)
         # Element-wise copies: array-to-row assignment costs numba seconds of compilation.
         for j in range(k):
             out_d[q, j] = best_d[j]
@@ -327,7 +377,7 @@ class KDTree:
     """
 
     def __init__(
-        self, data: np.ndarray, *, leaf_size: int = 32, principal_axes: int | None = 32
+        self, data: np.ndarray, *, leaf_size: int = 64, principal_axes: int | None = 32
     ) -> None:
         if not isinstance(leaf_size, (int, np.integer)) or leaf_size < 1:
             raise ValueError(f"leaf_size: expected a positive integer, got {leaf_size!r}")
@@ -402,14 +452,17 @@ class KDTree:
             stack.append((n_nodes, lo, lo + half, level + 1))
             n_nodes += 2
         # Leaf-contiguous copies of the data: a leaf's points are one block of memory.
+        rotated = rotated[order].astype(np.float32)
+        head = min(_HEAD, m)
         self._tree = (
-            np.ascontiguousarray(data[order]), np.ascontiguousarray(rotated[order]), order,
-            start[:n_nodes].copy(), stop[:n_nodes].copy(),
+            np.ascontiguousarray(data[order]), np.ascontiguousarray(rotated[:, :head]),
+            np.ascontiguousarray(rotated[:, head:]), order, start[:n_nodes].copy(),
+            stop[:n_nodes].copy(),
         )
         self._nodes = (
             split_dim[:n_nodes].copy(), low[:n_nodes].copy(), high[:n_nodes].copy(),
             left[:n_nodes].copy(), right[:n_nodes].copy(), parent[:n_nodes].copy(),
-            box_low[:n_nodes].copy(), box_high[:n_nodes].copy(),
+            box_low[:n_nodes].astype(np.float32), box_high[:n_nodes].astype(np.float32),
         )
         self.depth = depth
 
@@ -467,11 +520,6 @@ class KDTree:
             empty = np.empty((0, k))
             out = (empty, empty.astype(np.int64))
             return (*out, np.empty((0, 3), dtype=np.int64)) if return_counts else out
-        wide = queries
-        # Pruning slack: rounding of the rotated coordinates scales with the squared radius.
-        radius = np.sqrt(((wide - self._mean) ** 2).sum(axis=1))
-        slacks = _SLACK * (self._radius + radius) ** 2
-        rotated = self._rotate(wide)
         n = queries.shape[0]
         sq = np.empty((n, k))
         idx = np.empty((n, k), dtype=np.int64)
@@ -481,8 +529,9 @@ class KDTree:
         bounds = np.linspace(0, n, n_threads + 1).astype(int)
 
         def run(part: int) -> None:
-            _query_range(queries, rotated, slacks, int(checks or 0), self._tree, self._nodes,
-                         bounds[part], bounds[part + 1], sq, idx, counts)
+            _query_range(queries, self._mean, self._axes, self._radius, int(checks or 0),
+                         self._tree, self._nodes, bounds[part], bounds[part + 1], sq, idx,
+                         counts)
 
         if n_threads == 1:
             run(0)

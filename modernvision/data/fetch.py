@@ -54,7 +54,8 @@ def debian_package(package: str, member: str) -> Path:
         res = _run(["apt-get", "download", package], tmp_path)
         debs = list(tmp_path.glob(f"{package}_*.deb"))
         if res.returncode != 0 or not debs:
-            raise DataUnavailableError(f"`apt-get download {package}` failed ({res.stderr.strip()}); {hint}")
+            raise DataUnavailableError(
+                f"`apt-get download {package}` failed ({res.stderr.strip()}); {hint}")
         unpacked = tmp_path / "unpacked"
         res = _run(["dpkg-deb", "-x", str(debs[0]), str(unpacked)], tmp_path)
         if res.returncode != 0:

@@ -35,7 +35,8 @@ def init_distributed(device: torch.device) -> bool:
     return True
 
 
-def all_reduce_sum(values: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+def all_reduce_sum(values: dict[str, torch.Tensor],
+                   device: torch.device) -> dict[str, torch.Tensor]:
     """Sum each tensor (any shape) across ranks; a no-op on one process."""
     if world_size() == 1 or not values:
         return values

@@ -1,7 +1,12 @@
-"""Reusable blocks: hand-written norms, dropout and pooling; conv-norm-act and factorised convs."""
+"""Reusable blocks: hand-written norms, dropout and pooling; conv-norm-act and factorised convs;
+LRN, Inception modules, residual blocks, squeeze-excitation, self-attention, stochastic depth."""
 
+from modernvision.layers.attention import MultiHeadSelfAttention
 from modernvision.layers.conv import ConvNormAct, Factorized5x5, FactorizedNxN
+from modernvision.layers.drop_path import DropPath, drop_path
 from modernvision.layers.dropout import Dropout, dropout
+from modernvision.layers.inception import InceptionModule, NaiveInceptionModule
+from modernvision.layers.lrn import LocalResponseNorm, local_response_norm
 from modernvision.layers.norms import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm
 from modernvision.layers.pooling import (
     AvgPool2d,
@@ -13,8 +18,29 @@ from modernvision.layers.pooling import (
     global_max_pool2d,
     max_pool2d,
 )
+from modernvision.layers.residual import (
+    BasicBlock,
+    Bottleneck,
+    InvertedResidual,
+    ZeroPadShortcut,
+    make_shortcut,
+)
+from modernvision.layers.squeeze_excite import SqueezeExcite
 
 __all__ = [
+    "BasicBlock",
+    "Bottleneck",
+    "DropPath",
+    "InceptionModule",
+    "InvertedResidual",
+    "LocalResponseNorm",
+    "MultiHeadSelfAttention",
+    "NaiveInceptionModule",
+    "SqueezeExcite",
+    "ZeroPadShortcut",
+    "drop_path",
+    "local_response_norm",
+    "make_shortcut",
     "AvgPool2d",
     "BatchNorm1d",
     "BatchNorm2d",

@@ -138,20 +138,24 @@ class _BatchNorm(_RunningStatsNorm):
         shape = [1, -1] + [1] * (x.dim() - 2)  # broadcast per-channel vectors to x
         use_batch_stats = self.training or not self.track_running_stats
         if not use_batch_stats:
-            mean, var = self.running_mean, self.running_var
-        else:
-            count = x.numel() // x.shape[1]
-            if self.training and count == 1:
-                raise ValueError(f"{type(self).__name__} needs more than 1 value per channel "
-                                 f"when training, got input of shape {tuple(x.shape)}")
-            mean = x.mean(dim=dims)
-            var = x.var(dim=dims, correction=0)
-            if self.training and self.track_running_stats:
-                self.num_batches_tracked.add_(1)
-                momentum = (1.0 / float(self.num_batches_tracked) if self.momentum is None
-                            else self.momentum)
-                self._update_running_stats(mean, var, count, momentum)
-        y = _normalise(x, mean.reshape(shape), var.reshape(shape), self.eps)
+            y = _normalise(x, self.running_mean.reshape(shape), self.running_var.reshape(shape),
+                           self.eps)
+            return _scale_shift(y, self.weight, self.bias, shape)
+        count = x.numel() // x.shape[1]
+        if self.training and count == 1:
+            raise ValueError(f"{type(self).__name__} needs more than 1 value per channel "
+                             f"when training, got input of shape {tuple(x.shape)}")
+        # Two passes, mean then mean of squared deviations: as stable as Welford's var() and,
+        # on CPU, several times faster for reductions over (N, H, W).
+        mean = x.mean(dim=dims, keepdim=True)
+        centered = x - mean
+        var = (centered * centered).mean(dim=dims, keepdim=True)
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+            momentum = (1.0 / float(self.num_batches_tracked) if self.momentum is None
+                        else self.momentum)
+            self._update_running_stats(mean.reshape(-1), var.reshape(-1), count, momentum)
+        y = centered * torch.rsqrt(var + self.eps)
         return _scale_shift(y, self.weight, self.bias, shape)
 
 

@@ -49,7 +49,9 @@ def generalized_box_iou_loss(
     inter = inter_w * inter_h
     union = (x2 - x1) * (y2 - y1) + (x2g - x1g) * (y2g - y1g) - inter
     iou = inter / (union + eps)
-    enclosing = (torch.max(x2, x2g) - torch.min(x1, x1g)) * (torch.max(y2, y2g) - torch.min(y1, y1g))
+    enclosing = (torch.max(x2, x2g) - torch.min(x1, x1g)) * (
+        torch.max(y2, y2g) - torch.min(y1, y1g)
+    )
     loss = 1 - (iou - (enclosing - union) / (enclosing + eps))
     if reduction == "mean":
         return loss.mean() if loss.numel() > 0 else 0.0 * loss.sum()

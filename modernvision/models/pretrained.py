@@ -48,6 +48,10 @@ def load_torchvision_weights(model: nn.Module, name: str, weights: str | Path) -
         raise ValueError(f"model {name!r} has no torchvision counterpart; weights= needs one")
     if str(weights) == "torchvision":
         sd = _torchvision_state_dict(entry.torchvision)
+        if hasattr(model, "transform_input"):
+            # torchvision's GoogLeNet/Inception v3 weights were trained on inputs in [-1, 1]:
+            # with them it re-normalises ImageNet-normalised input (transform_input=True).
+            model.transform_input = True
     else:
         path = Path(weights)
         if not path.is_file():

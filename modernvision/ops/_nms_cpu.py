@@ -11,11 +11,11 @@ faster than the reference O(N^2) loop without changing a single decision:
    NaN for two empty boxes), never ``> threshold`` when ``threshold >= 0``; for a negative
    threshold nothing is culled by extent.
 2. No rank test in the inner loop: marking a box that ranks *before* the current one is harmless,
-   since its fate was decided when it was visited. Blocks whose boxes are all decided (kept or
-   suppressed) are retired, so heavily overlapping inputs get cheaper as NMS proceeds. The inner loop is then float-only and
-   branch-free, and LLVM vectorises it (labels are compared as floats for the same reason).
-3. The suppression flag is only written, never read-modified-written, which would block
-   vectorisation.
+   since its fate was decided when it was visited. The inner loop is then float-only and
+   branch-free, and LLVM vectorises it (labels are compared as floats for the same reason; the
+   "decided" flag is only written there, never read-modified-written, which would block it).
+3. Retirement: a block whose boxes are all decided (kept or suppressed) is skipped from then on,
+   so heavily overlapping inputs get cheaper as NMS proceeds.
 
 IoU is evaluated as in torchvision's CPU kernel, in the boxes' dtype with the same operations in
 the same order: ``inter / (area_i + area_j - inter)``. The comparison ``ovr > threshold`` with a
@@ -65,7 +65,10 @@ def _greedy(  # noqa: C901 -- one flat loop nest is what the compiler vectorises
             if strips[s, 6] <= r or strips[s, 4] > alabel or strips[s, 5] < alabel:
                 continue
             if cull and (
-                strips[s, 0] >= ax2 or strips[s, 2] <= ax1 or strips[s, 1] >= ay2 or strips[s, 3] <= ay1
+                strips[s, 0] >= ax2
+                or strips[s, 2] <= ax1
+                or strips[s, 1] >= ay2
+                or strips[s, 3] <= ay1
             ):
                 continue
             b0 = s * blocks_per_strip
@@ -74,7 +77,10 @@ def _greedy(  # noqa: C901 -- one flat loop nest is what the compiler vectorises
                 if blocks[b, 6] <= r or blocks[b, 4] > alabel or blocks[b, 5] < alabel:
                     continue
                 if cull and (
-                    blocks[b, 0] >= ax2 or blocks[b, 2] <= ax1 or blocks[b, 1] >= ay2 or blocks[b, 3] <= ay1
+                    blocks[b, 0] >= ax2
+                    or blocks[b, 2] <= ax1
+                    or blocks[b, 1] >= ay2
+                    or blocks[b, 3] <= ay1
                 ):
                     continue
                 j0 = b * BLOCK

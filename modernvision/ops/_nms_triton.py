@@ -38,7 +38,7 @@ def _bit_or(a, b):
     return a | b
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["n", "n_words"])
 def _iou_mask_kernel(
     boxes_ptr,  # (n, 4) float32, sorted by descending score, contiguous
     labels_ptr,  # (n,) int64 (read only when HAS_LABELS)
@@ -84,7 +84,7 @@ def _iou_mask_kernel(
         tl.store(mask_ptr + rows.to(tl.int64) * n_words + pid_word, word, mask=row_ok)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["n", "n_words"])
 def _reduce_mask_kernel(
     mask_ptr,  # (n, n_words) int64
     removed_ptr,  # (n_words,) int64 scratch, zero-initialised

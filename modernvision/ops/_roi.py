@@ -67,22 +67,22 @@ def to_rois(boxes: Tensor | Sequence[Tensor], input: Tensor) -> Tensor:
         rois = torch.cat(parts, dim=0)
     else:
         raise TypeError(
-            "boxes must be a Tensor[K, 5] or a list of Tensor[L, 4], got "
-            f"{type(boxes).__name__}"
+            f"boxes must be a Tensor[K, 5] or a list of Tensor[L, 4], got {type(boxes).__name__}"
         )
     if rois.device != input.device:
         raise ValueError(f"boxes must be on input's device {input.device}, got {rois.device}")
     if rois.is_complex() or rois.dtype == torch.bool:
         raise TypeError(f"boxes must be real-valued, got {rois.dtype}")
     rois = rois.detach().to(input.dtype)
-    check_boxes(rois[:, 1:], "boxes")
-    if rois.numel():
-        index = rois[:, 0]
-        bad = (index != index.floor()) | (index < 0) | (index >= input.shape[0])
-        if bool(bad.any()):
-            k = int(bad.nonzero()[0, 0])
-            raise ValueError(
-                f"boxes[{k}, 0] = {index[k].item()} is not a batch index in [0, "
-                f"{input.shape[0]})"
-            )
+    if rois.numel() == 0:
+        return rois
+    index = rois[:, 0]
+    bad_index = (index != index.floor()) | (index < 0) | (index >= input.shape[0])
+    bad_order = (rois[:, 3] < rois[:, 1]) | (rois[:, 4] < rois[:, 2])
+    if bool((bad_index | bad_order).any()):  # one device sync; details only on failure
+        check_boxes(rois[:, 1:], "boxes")
+        k = int(bad_index.nonzero()[0, 0])
+        raise ValueError(
+            f"boxes[{k}, 0] = {index[k].item()} is not a batch index in [0, {input.shape[0]})"
+        )
     return rois

@@ -19,7 +19,8 @@ import triton.language as tl
 from torch import Tensor
 
 
-@triton.jit
+# Integer arguments equal to 1 would otherwise be specialised into compile-time constants.
+@triton.jit(do_not_specialize=["channels", "height", "width", "sampling_ratio"])
 def _roi_align_kernel(
     features_ptr,  # (N, H, W, C) contiguous
     rois_ptr,  # (K, 5) float32 contiguous: batch index, x1, y1, x2, y2
@@ -130,7 +131,9 @@ def roi_align_forward_triton(
     features = input.permute(0, 2, 3, 1).contiguous()  # (N, H, W, C)
     rois32 = rois.to(torch.float32).contiguous()
     block_bins = triton.next_power_of_2(output_height * output_width)
-    block_c = max(16, min(64, triton.next_power_of_2(channels), 4096 // block_bins))
+    # 2048-element tiles, 8 per thread: ~110 registers and no spills on sm_90 (ptxas -v).
+    block_c = min(max(2048 // block_bins, 8), 64, triton.next_power_of_2(channels))
+    num_warps = min(max(block_bins * block_c // 256, 1), 8)
     grid = (num_rois, triton.cdiv(channels, block_c))
     _roi_align_kernel[grid](
         features,
@@ -146,6 +149,7 @@ def roi_align_forward_triton(
         ALIGNED=bool(aligned),
         BLOCK_BINS=block_bins,
         BLOCK_C=block_c,
+        num_warps=num_warps,
     )
     return out
 

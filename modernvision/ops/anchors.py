@@ -125,7 +125,9 @@ class AnchorGenerator(nn.Module):
             if grid_h <= 0 or grid_w <= 0:
                 raise ValueError(f"feature map size must be positive, got {(grid_h, grid_w)}")
             stride = (image_size[0] // grid_h, image_size[1] // grid_w)
-            levels.append(grid_anchors(base.to(dtype=dtype, device=device), (grid_h, grid_w), stride))
+            levels.append(
+                grid_anchors(base.to(dtype=dtype, device=device), (grid_h, grid_w), stride)
+            )
         return levels
 
     def forward(self, images: Tensor, feature_maps: Sequence[Tensor]) -> list[Tensor]:

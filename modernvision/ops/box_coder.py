@@ -56,8 +56,7 @@ class BoxCoder:
         check_boxes(anchors, "anchors", ndim=2)
         if boxes.shape[0] != anchors.shape[0]:
             raise ValueError(
-                f"boxes and anchors must pair up, got {boxes.shape[0]} and "
-                f"{anchors.shape[0]} boxes"
+                f"boxes and anchors must pair up, got {boxes.shape[0]} and {anchors.shape[0]} boxes"
             )
         wx, wy, ww, wh = self.weights
         anchor_w = anchors[:, 2] - anchors[:, 0]

@@ -7,9 +7,11 @@ descending score order, keep a box unless a kept box overlaps it with IoU ``> io
 Results equal torchvision's, index for index: scores are ordered by the same stable descending
 sort (equal scores keep their input order) and IoU is evaluated with the same float operations.
 On CPU a numba kernel with spatial culling replaces torchvision's O(N^2) loop
-(:mod:`modernvision.ops._nms_cpu`); CUDA float32/float16 tensors use two Triton kernels
-(:mod:`modernvision.ops._nms_triton`) and fall back to the CPU kernel where Triton is missing
-or ``MODERNVISION_DISABLE_TRITON=1``. float16/bfloat16 boxes are compared in float32.
+(:mod:`modernvision.ops._nms_cpu`); CUDA tensors use two Triton kernels
+(:mod:`modernvision.ops._nms_triton`), except float64 ones, or where Triton is missing or
+``MODERNVISION_DISABLE_TRITON=1``, which go through the CPU kernel. float16/bfloat16 boxes are
+compared in float32. Departure: boxes with ``x2 < x1`` or ``y2 < y1`` and NaN/inf boxes or scores
+raise a ``ValueError`` (torchvision silently computes with them).
 
 ``batched_nms`` runs independent NMS per category in one pass. For inputs small enough that
 torchvision offsets each category's boxes by ``idx * (max_coordinate + 1)`` (its "coordinate
@@ -131,9 +133,13 @@ def _check_shapes(boxes: Tensor, scores: Tensor) -> None:
 
 
 def _check_values(boxes: Tensor, scores: Tensor) -> None:
-    check_boxes(boxes, "boxes")
-    check_finite(boxes, "boxes")
-    check_finite(scores, "scores")
+    # One device sync for all three checks; the detailed message only when one fails.
+    bad = (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
+    bad = bad.any() | ~torch.isfinite(boxes).all() | ~torch.isfinite(scores).all()
+    if bool(bad):
+        check_boxes(boxes, "boxes")
+        check_finite(boxes, "boxes")
+        check_finite(scores, "scores")
 
 
 def _as_numpy(boxes: Tensor, scores: Tensor) -> tuple[np.ndarray, np.ndarray]:

@@ -4,18 +4,20 @@
 region averages ``sampling_ratio^2`` bilinearly interpolated points (``sampling_ratio <= 0``:
 ``ceil(roi_size / output_size)`` points per side, per region, as in Detectron). ``aligned=True``
 shifts the box by half a pixel so that pixel centres sit at half-integers, the correction
-Detectron2 introduced; ``aligned=False`` is the paper's original behaviour, which also forces
-regions smaller than one pixel to one pixel. Sample points outside ``[-1, H] x [-1, W]`` count as
-zero, points in ``[-1, 0]`` are clamped to 0 -- the same border rule as torchvision.
+Detectron2 introduced; ``aligned=False`` is the original Detectron implementation, which also
+forces regions smaller than one pixel to one pixel. Sample points outside ``[-1, H] x [-1, W]``
+count as zero, points in ``[-1, 0]`` are clamped to 0 -- the same border rule as torchvision.
 
-Implementation. Bilinear interpolation is separable, and all samples of a bin row share their
-rows (all samples of a bin column their columns). So for each region the two taps of every
-sample row are gathered over the region's band of columns and summed per bin row with their
-weights (one small batched matmul), then the two taps of every sample column are gathered from
-those row sums and summed per bin column. That reads each tap row once per bin row instead of
-once per bin, with no Python loop over regions: regions are bucketed by samples per bin and band
-width and processed in chunks of bounded memory. Autograd differentiates the gathers and
-products, giving torchvision's gradient. On CUDA tensors a Triton kernel
+Implementation. Bilinear interpolation is separable: a region's output is
+``out[c] = Wy @ F[c] @ Wx^T / count``, where ``Wy[ph, h]`` sums the row weights of bin row ``ph``
+over its samples (likewise ``Wx`` for columns), and only the band of rows and columns the region
+touches is non-zero. Per bucket of similar regions the cheaper of two evaluations is used: gather
+the band (rows x columns x channels) and apply ``Wx`` and ``Wy`` as batched matmuls; or, when
+samples are sparse in a large region, gather only the two tap rows of each sample row over the
+column band, sum them per bin row, then gather the two tap columns of those sums. There is no
+Python loop over regions: regions are bucketed by samples per bin and band size and processed in
+chunks of bounded memory. Autograd differentiates the gathers and products, giving
+torchvision's gradient. On CUDA tensors a Triton kernel
 (:mod:`modernvision.ops._roi_align_triton`) computes the forward pass directly; its backward
 pass re-runs this implementation.
 """
@@ -33,8 +35,8 @@ from modernvision.ops._roi import check_input, pair, to_rois
 
 __all__ = ["RoIAlign", "roi_align"]
 
-# Elements of the largest gathered band tensor per chunk (float32: 64 MiB).
-_CHUNK_ELEMENTS = 1 << 24
+# Elements of the largest gathered tensor per chunk (float32: 8 MiB, about the size of a cache).
+_CHUNK_ELEMENTS = 1 << 21
 
 
 def roi_align(
@@ -191,50 +193,104 @@ def roi_align_torch(
     y_index, y_weight = _samples(start_h, bin_h, grid_h, max_gh, output_height, height)
     x_index, x_weight = _samples(start_w, bin_w, grid_w, max_gw, output_width, width)
     y_weight = y_weight / count[:, None, None, None]
-    # Columns a region reads: [col0, col0 + span); zero-weight taps do not widen it.
-    x_used = x_weight > 0
-    big = torch.iinfo(torch.int64).max
-    col0 = torch.where(x_used, x_index, big).flatten(1).amin(dim=1)
-    span = (torch.where(x_used, x_index, -1).flatten(1).amax(dim=1) - col0 + 1).clamp(min=1)
-    col0 = torch.where(span > 0, col0, 0).clamp(max=width - 1)
-    x_rel = (x_index - col0[:, None, None, None]).clamp(min=0)
+    row0, row_span = _band(y_index, y_weight, height)
+    col0, col_span = _band(x_index, x_weight, width)
 
-    # (N, H, W, C) flattened to pixels x channels: every gather below copies whole channel rows.
+    # (N, H, W, C) flattened to pixels x channels: every gather copies whole channel rows.
     pixels = input.permute(0, 2, 3, 1).reshape(-1, channels)
-    # Bucket regions by samples per bin and column span (powers of two) so that padding a chunk
-    # to its largest member wastes little; split each bucket into chunks of bounded memory.
-    key = (_bucket(grid_h) * 64 + _bucket(grid_w)) * 64 + _bucket(span)
+    # Bucket regions by samples per bin and band size (powers of two) so that padding a chunk to
+    # its largest member wastes little; split each bucket into chunks of bounded memory.
+    key = ((_bucket(grid_h) * 64 + _bucket(grid_w)) * 64 + _bucket(row_span)) * 64
+    key = key + _bucket(col_span)
     outputs, positions = [], []
     for value in torch.unique(key).tolist():
         members = torch.nonzero(key == value, as_tuple=True)[0]
         gh = max(int(grid_h[members].max()), 1)
         gw = max(int(grid_w[members].max()), 1)
-        band = int(span[members].max())
-        per_chunk = max(1, _CHUNK_ELEMENTS // (output_height * gh * 2 * band * channels))
-        for idx in members.split(per_chunk):
-            k = len(idx)
-            # Rows: the taps of every sample row over the region's column band, summed per bin
-            # row with their weights: (k, PH, gh * 2, band * C) -> (k, PH, band * C).
-            cols = (col0[idx, None] + torch.arange(band, device=device)).clamp(max=width - 1)
-            rows = y_index[idx, :, :gh].reshape(k, -1)
-            pix = (batch_index[idx, None, None] * height + rows[:, :, None]) * width
-            pix = pix + cols[:, None, :]  # (k, PH * gh * 2, band)
-            taps = pixels.index_select(0, pix.reshape(-1))
-            taps = taps.view(k, output_height, gh * 2, band * channels)
-            wy = y_weight[idx, :, :gh].reshape(k, output_height, 1, gh * 2)
-            summed = torch.matmul(wy, taps).view(k * output_height * band, channels)
-            # Columns: taps of the row sums, (k, PW, gw * 2, PH * C) -> (k, PW, PH * C).
-            rel = x_rel[idx, :, :gw].reshape(k, 1, -1).clamp(max=band - 1)
-            base = torch.arange(k * output_height, device=device).view(k, output_height, 1) * band
-            taps = summed.index_select(0, (base + rel).transpose(1, 2).reshape(-1))
-            taps = taps.view(k, output_width, gw * 2, output_height * channels)
-            wx = x_weight[idx, :, :gw].reshape(k, output_width, 1, gw * 2)
-            outputs.append(torch.matmul(wx, taps).view(k, output_width, output_height, channels))
+        bh = int(row_span[members].max())
+        bw = int(col_span[members].max())
+        # Elements gathered per channel and region: the whole band, or every tap row over the
+        # column band plus every tap column of the row sums (fewer when samples are sparse).
+        band_cost = bh * bw
+        taps_cost = output_height * gh * 2 * bw + output_width * gw * 2 * output_height
+        use_band = band_cost <= taps_cost
+        per_region = (band_cost if use_band else output_height * gh * 2 * bw) * channels
+        for idx in members.split(max(1, _CHUNK_ELEMENTS // per_region)):
+            args = (pixels, batch_index[idx], y_index[idx, :, :gh], y_weight[idx, :, :gh])
+            args += (x_index[idx, :, :gw], x_weight[idx, :, :gw], row0[idx], col0[idx])
+            if use_band:
+                out = _align_band(*args, bh, bw, height, width)
+            else:
+                out = _align_taps(*args, bw, height, width)
+            outputs.append(out)
             positions.append(idx)
     out = torch.cat(outputs, dim=0) if len(outputs) > 1 else outputs[0]
     out = out[torch.argsort(torch.cat(positions))]
-    # (K, PW, PH, C) -> (K, C, PH, PW)
-    return out.permute(0, 3, 2, 1).contiguous().to(out_dtype)
+    # (K, PH, PW, C) -> (K, C, PH, PW)
+    return out.permute(0, 3, 1, 2).contiguous().to(out_dtype)
+
+
+def _band(index: Tensor, weight: Tensor, size: int) -> tuple[Tensor, Tensor]:
+    """First feature row (or column) a region reads and how many; zero-weight taps don't count."""
+    used = weight > 0
+    big = torch.iinfo(torch.int64).max
+    first = torch.where(used, index, big).flatten(1).amin(dim=1)
+    last = torch.where(used, index, -1).flatten(1).amax(dim=1)
+    span = (last - first + 1).clamp(min=1)
+    first = torch.where(last >= 0, first, 0).clamp(max=size - 1)
+    return first, span
+
+
+def _band_weights(index: Tensor, weight: Tensor, first: Tensor, band: int) -> Tensor:
+    """Tap weights summed per band row: ``(k, bins, grid, 2) -> (k, bins, band)``."""
+    k, bins = index.shape[:2]
+    rel = (index - first[:, None, None, None]).clamp(0, band - 1).reshape(k, bins, -1)
+    out = torch.zeros((k, bins, band), dtype=weight.dtype, device=weight.device)
+    return out.scatter_add_(2, rel, weight.reshape(k, bins, -1))
+
+
+def _align_band(
+    pixels, batch, y_index, y_weight, x_index, x_weight, row0, col0, bh, bw, height, width
+) -> Tensor:
+    """Gather each region's band ``(k, bh, bw, C)`` and contract it with dense band weights."""
+    k = batch.shape[0]
+    channels = pixels.shape[1]
+    rows = (row0[:, None] + torch.arange(bh, device=row0.device)).clamp(max=height - 1)
+    cols = (col0[:, None] + torch.arange(bw, device=col0.device)).clamp(max=width - 1)
+    pix = (batch[:, None, None] * height + rows[:, :, None]) * width + cols[:, None, :]
+    patch = pixels.index_select(0, pix.reshape(-1)).view(k, bh, bw, channels)
+    wy = _band_weights(y_index, y_weight, row0, bh)  # (k, PH, bh)
+    wx = _band_weights(x_index, x_weight, col0, bw)  # (k, PW, bw)
+    # columns: (k, 1, PW, bw) @ (k, bh, bw, C) -> (k, bh, PW, C)
+    tmp = torch.matmul(wx[:, None], patch)
+    # rows: (k, PH, bh) @ (k, bh, PW * C) -> (k, PH, PW * C)
+    out = torch.bmm(wy, tmp.reshape(k, bh, -1))
+    return out.view(k, wy.shape[1], wx.shape[1], channels)
+
+
+def _align_taps(
+    pixels, batch, y_index, y_weight, x_index, x_weight, row0, col0, bw, height, width
+) -> Tensor:
+    """Gather the tap rows over the column band, sum per bin row, then the tap columns."""
+    del row0
+    k, output_height, gh = y_index.shape[:3]
+    output_width, gw = x_index.shape[1:3]
+    channels = pixels.shape[1]
+    # (k, PH, gh * 2, bw * C) -> (k, PH, bw * C)
+    cols = (col0[:, None] + torch.arange(bw, device=col0.device)).clamp(max=width - 1)
+    rows = y_index.reshape(k, -1)
+    pix = (batch[:, None, None] * height + rows[:, :, None]) * width + cols[:, None, :]
+    taps = pixels.index_select(0, pix.reshape(-1)).view(k, output_height, gh * 2, bw * channels)
+    wy = y_weight.reshape(k, output_height, 1, gh * 2)
+    summed = torch.matmul(wy, taps).view(k * output_height * bw, channels)
+    # (k, PW, gw * 2, PH * C) -> (k, PW, PH * C)
+    rel = (x_index - col0[:, None, None, None]).clamp(0, bw - 1).reshape(k, 1, -1)
+    base = torch.arange(k * output_height, device=col0.device).view(k, output_height, 1) * bw
+    taps = summed.index_select(0, (base + rel).transpose(1, 2).reshape(-1))
+    taps = taps.view(k, output_width, gw * 2, output_height * channels)
+    wx = x_weight.reshape(k, output_width, 1, gw * 2)
+    out = torch.matmul(wx, taps).view(k, output_width, output_height, channels)
+    return out.transpose(1, 2)
 
 
 def _triton_enabled() -> bool:

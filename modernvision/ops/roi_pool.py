@@ -24,7 +24,7 @@ from modernvision.ops._roi import check_input, pair, to_rois
 
 __all__ = ["RoIPool", "roi_pool"]
 
-_CHUNK_ELEMENTS = 1 << 24
+_CHUNK_ELEMENTS = 1 << 21
 _FLT_MAX = 3.4028234663852886e38  # torchvision's kernels start every non-empty bin at -FLT_MAX
 
 

@@ -32,9 +32,10 @@ def test_anchor_generator_equals_torchvision(sizes, ratios):
     assert len(ours) == 2
     for a, b in zip(ours, expected):
         assert torch.equal(a, b)
-    assert generator.num_anchors_per_location() == TVAnchorGenerator(
-        sizes, ratios
-    ).num_anchors_per_location()
+    assert (
+        generator.num_anchors_per_location()
+        == TVAnchorGenerator(sizes, ratios).num_anchors_per_location()
+    )
 
 
 def test_cell_anchors_hand_computed():
@@ -74,7 +75,9 @@ def test_box_coder_equals_torchvision(weights):
         # Per-class deltas (N, 4 * J), including huge dw/dh that must be clamped.
         codes = torch.randn(64, 12, generator=torch.Generator().manual_seed(seed)) * 3
         codes[::9, 2] = 50.0
-        torch.testing.assert_close(ours.decode(codes, anchors), theirs.decode_single(codes, anchors))
+        torch.testing.assert_close(
+            ours.decode(codes, anchors), theirs.decode_single(codes, anchors)
+        )
         torch.testing.assert_close(
             ours.decode(codes, anchors).view(64, 3, 4), theirs.decode(codes, [anchors])
         )

@@ -56,7 +56,10 @@ def test_iou_and_giou_batched_and_non_contiguous():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_generalized_box_iou_matches_torchvision(dtype):
     for seed in range(4):
-        a, b = random_boxes(33, seed=seed, dtype=dtype), random_boxes(17, seed=seed + 5, dtype=dtype)
+        a, b = (
+            random_boxes(33, seed=seed, dtype=dtype),
+            random_boxes(17, seed=seed + 5, dtype=dtype),
+        )
         ours = ops.generalized_box_iou(a, b)
         torch.testing.assert_close(ours, torchvision.ops.generalized_box_iou(a, b))
         assert ours.min() >= -1 and ours.max() <= 1

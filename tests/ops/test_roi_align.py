@@ -9,8 +9,9 @@ from modernvision import ops
 
 def make_case(seed: int, *, dtype=torch.float32, num_rois: int = 12, channels: int = 3):
     g = torch.Generator().manual_seed(seed)
-    height, width = int(torch.randint(4, 24, (1,), generator=g)), int(
-        torch.randint(4, 24, (1,), generator=g)
+    height, width = (
+        int(torch.randint(4, 24, (1,), generator=g)),
+        int(torch.randint(4, 24, (1,), generator=g)),
     )
     x = torch.randn(2, channels, height, width, generator=g, dtype=torch.float64).to(dtype)
     scale = [1.0, 0.5, 0.25][seed % 3]
@@ -74,7 +75,7 @@ def test_roi_align_gradcheck_float64():
     )
     for sampling_ratio, aligned in [(-1, False), (2, True)]:
         assert torch.autograd.gradcheck(
-            lambda t: ops.roi_align(t, rois, (3, 2), 0.7, sampling_ratio, aligned), (x,)
+            lambda t, r=sampling_ratio, a=aligned: ops.roi_align(t, rois, (3, 2), 0.7, r, a), (x,)
         )
 
 
@@ -118,3 +119,28 @@ def test_cuda_roi_align_equals_torchvision():
             g_ref = torch.autograd.grad(expected.sum(), x)[0]
             g_ours = torch.autograd.grad(ours.sum(), x)[0]
             torch.testing.assert_close(g_ours, g_ref, atol=1e-5, rtol=1e-5)
+
+
+def test_both_evaluation_strategies_equal_torchvision(monkeypatch):
+    import sys
+
+    module = sys.modules["modernvision.ops.roi_align"]
+    used = []
+    for name in ("_align_band", "_align_taps"):
+        original = getattr(module, name)
+
+        def spy(*args, _original=original, _name=name):
+            used.append(_name)
+            return _original(*args)
+
+        monkeypatch.setattr(module, name, spy)
+    x = torch.randn(1, 4, 60, 60, dtype=torch.float64)
+    # A large region sampled once per bin (sparse taps) and small regions (dense taps).
+    rois = torch.tensor(
+        [[0, 1.0, 2.0, 58.0, 57.0], [0, 3.0, 3.0, 6.0, 7.0], [0, 10.0, 10.0, 12.5, 11.0]],
+        dtype=torch.float64,
+    )
+    for ratio in (1, 2, -1):
+        expected = torchvision.ops.roi_align(x, rois, (7, 7), 1.0, ratio, True)
+        torch.testing.assert_close(ops.roi_align(x, rois, (7, 7), 1.0, ratio, True), expected)
+    assert {"_align_band", "_align_taps"} <= set(used)

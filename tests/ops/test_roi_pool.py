@@ -9,8 +9,9 @@ from modernvision import ops
 
 def make_case(seed: int, *, dtype=torch.float32, ties: bool = False, num_rois: int = 12):
     g = torch.Generator().manual_seed(seed)
-    height, width = int(torch.randint(3, 24, (1,), generator=g)), int(
-        torch.randint(3, 24, (1,), generator=g)
+    height, width = (
+        int(torch.randint(3, 24, (1,), generator=g)),
+        int(torch.randint(3, 24, (1,), generator=g)),
     )
     x = torch.randn(2, 3, height, width, generator=g, dtype=torch.float64)
     if ties:  # few distinct values: maxima are tied within bins

@@ -85,3 +85,55 @@ def test_triton_kernels_under_interpreter_larger():
         [(reduce, labels) for reduce in ("device", "host") for labels in (False, True)],
         [((7, 7), -1, True), ((7, 7), 2, False), ((14, 14), 0, True), ((1, 1), 3, False)],
     )
+
+
+def test_triton_kernels_compile_for_h100():
+    """Compile every kernel to an sm_90 cubin (no GPU needed): types and constexprs check out."""
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource, compile
+
+    from modernvision.ops._nms_triton import _iou_mask_kernel, _reduce_mask_kernel
+    from modernvision.ops._roi_align_triton import _roi_align_kernel
+
+    target = GPUTarget("cuda", 90, 32)
+    roi_signature = {
+        "features_ptr": "*fp32",
+        "rois_ptr": "*fp32",
+        "out_ptr": "*fp32",
+        "channels": "i32",
+        "height": "i32",
+        "width": "i32",
+        "spatial_scale": "fp32",
+        "sampling_ratio": "i32",
+        **dict.fromkeys(["PH", "PW", "ALIGNED", "BLOCK_BINS", "BLOCK_C"], "constexpr"),
+    }
+    for aligned in (False, True):
+        constants = {"PH": 7, "PW": 7, "ALIGNED": aligned, "BLOCK_BINS": 64, "BLOCK_C": 32}
+        source = ASTSource(fn=_roi_align_kernel, signature=roi_signature, constexprs=constants)
+        assert "cubin" in compile(source, target=target, options={"num_warps": 8}).asm
+    mask_signature = {
+        "boxes_ptr": "*fp32",
+        "labels_ptr": "*i64",
+        "mask_ptr": "*i64",
+        "n": "i32",
+        "n_words": "i32",
+        "threshold": "fp32",
+        "HAS_LABELS": "constexpr",
+    }
+    for labels in (False, True):
+        source = ASTSource(
+            fn=_iou_mask_kernel, signature=mask_signature, constexprs={"HAS_LABELS": labels}
+        )
+        assert "cubin" in compile(source, target=target, options={"enable_fp_fusion": False}).asm
+    reduce_signature = {
+        "mask_ptr": "*i64",
+        "removed_ptr": "*i64",
+        "keep_ptr": "*i8",
+        "n": "i32",
+        "n_words": "i32",
+        "WORD_BLOCK": "constexpr",
+    }
+    source = ASTSource(
+        fn=_reduce_mask_kernel, signature=reduce_signature, constexprs={"WORD_BLOCK": 64}
+    )
+    assert "cubin" in compile(source, target=target).asm

@@ -34,7 +34,8 @@ class AuxOutput:
 
 
 class Classifier(nn.Module):
-    """Base class: subclasses implement ``forward_features``, ``forward_head``, ``forward_stages``."""
+    """Base class: subclasses implement ``forward_features``, ``forward_head`` and
+    ``forward_stages``."""
 
     feature_info: list[FeatureInfo]
     num_classes: int

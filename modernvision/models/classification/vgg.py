@@ -24,7 +24,10 @@ Departures from the paper:
 
 ``small_input=True`` (28x28 / 32x32): the pools round up (``ceil_mode``) so 28x28 inputs reach
 pool5 (14, 7, 4, 2, 1) like 32x32 ones (16, 8, 4, 2, 1); the head pools to 1x1 and its hidden
-layers have 512 units (as in the usual CIFAR VGGs). The conv stages are unchanged.
+layers have 512 units (as in the usual CIFAR VGGs); weights start from He et al.'s
+initialisation (on Fashion-MNIST, 100 SGD steps at batch 64, lr 0.01, momentum 0.9 took a
+small VGG-11's loss to 1.04 from He's init but only to 2.24 from Glorot's). The conv stages
+are unchanged.
 """
 
 from __future__ import annotations
