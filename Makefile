@@ -27,7 +27,7 @@ test-slow: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check modernvision tests bench
-	$(VENV)/bin/ruff format --check modernvision tests bench
+
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -20,9 +20,10 @@ Compared, all with k = 2 on the same queries:
       of the exact nearest neighbour, and agreement of Lowe's ratio test (0.75) with the exact one.
 
 Each timing is the median of ``--repeats`` runs, with ``--threads`` threads everywhere (numba,
-BLAS through threadpoolctl, OpenCV).
+BLAS through threadpoolctl, OpenCV); the methods' runs are interleaved round by round unless
+``--sequential``.
 
-Run: ``python bench/kdtree.py [--repeats 5] [--threads 1 2] [--out bench/kdtree.json]``
+Run: ``python bench/kdtree.py [--repeats 5] [--threads 1 2] [--sequential] [--out FILE.json]``
 """
 
 from __future__ import annotations
@@ -43,8 +44,19 @@ from modernvision.classic.matching import sift_features
 from modernvision.data import load_photo, opencv_sample
 
 DATABASE_IMAGES = [
-    "graf1.png", "box_in_scene.png", "astronaut", "camera", "coffee", "chelsea", "rocket",
-    "coins", "horse", "grace_hopper", "brick", "grass", "gravel",
+    "graf1.png",
+    "box_in_scene.png",
+    "astronaut",
+    "camera",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "coins",
+    "horse",
+    "grace_hopper",
+    "brick",
+    "grass",
+    "gravel",
 ]
 QUERY_IMAGES = ["graf3.png", "box.png"]
 N_DATABASE = 10_000
@@ -65,16 +77,26 @@ def descriptors() -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(database[:N_DATABASE]), queries
 
 
-def interleaved_medians(methods: dict, repeats: int) -> dict[str, tuple[float, object]]:
-    """Median wall time of each method over ``repeats`` rounds; every round runs every method once,
-    so a change in the machine's load during the run affects all of them alike."""
+def medians(methods: dict, repeats: int, sequential: bool) -> dict[str, tuple[float, object]]:
+    """Median wall time of each method over ``repeats`` runs.
+
+    Interleaved (default): every round runs every method once, so a change in the machine's load
+    during the run affects all of them alike, and no method finds its data hot in cache from its
+    own previous run. Sequential: each method's runs back to back, after a warm-up run.
+    """
     outputs = {name: fn() for name, fn in methods.items()}  # warm-up (numba cache, allocations)
     times: dict[str, list[float]] = {name: [] for name in methods}
-    for _ in range(repeats):
-        for name, fn in methods.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
+    order = (
+        [(name, r) for name in methods for r in range(repeats)]
+        if sequential
+        else [(name, r) for r in range(repeats) for name in methods]
+    )
+    for name, _ in order:
+        if sequential and not times[name]:
+            methods[name]()  # warm this method's data in cache, as a loop calling it would
+        start = time.perf_counter()
+        methods[name]()
+        times[name].append(time.perf_counter() - start)
     return {name: (float(np.median(times[name])), outputs[name]) for name in methods}
 
 
@@ -121,15 +143,18 @@ def flann_knn(matcher, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return idx, dist
 
 
-def ratio_agreement(dist: np.ndarray, idx: np.ndarray, exact_keep: np.ndarray,
-                    exact_idx: np.ndarray) -> tuple[float, float]:
+def ratio_agreement(
+    dist: np.ndarray, idx: np.ndarray, exact_keep: np.ndarray, exact_idx: np.ndarray
+) -> tuple[float, float]:
     """(recall, precision) of the approximate ratio-test matches against the exact ones."""
     keep = dist[:, 0] < RATIO * dist[:, 1]
     same = keep & exact_keep & (idx[:, 0] == exact_idx[:, 0])
     return float(same.sum() / max(1, exact_keep.sum())), float(same.sum() / max(1, keep.sum()))
 
 
-def run(database: np.ndarray, queries: np.ndarray, threads: int, repeats: int) -> dict:
+def run(
+    database: np.ndarray, queries: np.ndarray, threads: int, repeats: int, sequential: bool
+) -> dict:
     numba.set_num_threads(threads)
     cv2.setNumThreads(threads)
     wide_db, wide_q = database.astype(np.float64), queries.astype(np.float64)
@@ -138,33 +163,41 @@ def run(database: np.ndarray, queries: np.ndarray, threads: int, repeats: int) -
         default = f"kd-tree exact (principal axes, leaf {tree.leaf_size}, default)"
         trees = {default: tree}
         for leaf in (16, 32, 128, len(database)):
-            name = ("no tree: one leaf, every point screened over the principal axes"
-                    if leaf == len(database) else f"kd-tree exact (principal axes, leaf {leaf})")
+            name = (
+                "no tree: one leaf, every point screened over the principal axes"
+                if leaf == len(database)
+                else f"kd-tree exact (principal axes, leaf {leaf})"
+            )
             trees[name] = kd.KDTree(database, leaf_size=leaf)
-        trees["kd-tree exact (coordinate axes, leaf 64)"] = kd.KDTree(database,
-                                                                      principal_axes=None)
-        exact = {name: (lambda t=t: t.query(queries, k=2, return_counts=True))
-                 for name, t in trees.items()}
+        trees["kd-tree exact (coordinate axes, leaf 64)"] = kd.KDTree(database, principal_axes=None)
+        exact = {
+            name: (lambda t=t: t.query(queries, k=2, return_counts=True))
+            for name, t in trees.items()
+        }
         brute = {
             "brute force NumPy/BLAS (float32 GEMM)": lambda: blas_knn(database, queries),
             "brute force numba float32 (linear scan)": lambda: numba_brute_knn(database, queries),
-            "brute force numba float64 (the tree's exact kernel)":
-                lambda: numba_brute_knn(wide_db, wide_q),
+            "brute force numba float64 (the tree's exact kernel)": lambda: numba_brute_knn(
+                wide_db, wide_q
+            ),
             "brute force cv2.BFMatcher": lambda: cv2_bf_knn(database, queries),
         }
         build = {"build kd-tree (principal axes, leaf 64)": lambda: kd.KDTree(database)}
         approximate = {}
         for checks in (32, 64, 128, 256, 512, 1024):
-            approximate[f"kd-tree BBF checks={checks}"] = (
-                lambda c=checks: tree.query(queries, k=2, checks=c))
+            approximate[f"kd-tree BBF checks={checks}"] = lambda c=checks: tree.query(
+                queries, k=2, checks=c
+            )
             for n_trees in (1, 4):
-                matcher = cv2.FlannBasedMatcher({"algorithm": 1, "trees": n_trees},
-                                                {"checks": checks})
+                matcher = cv2.FlannBasedMatcher(
+                    {"algorithm": 1, "trees": n_trees}, {"checks": checks}
+                )
                 matcher.add([database])
                 matcher.train()
-                approximate[f"cv2 FLANN {n_trees} tree(s) checks={checks}"] = (
-                    lambda m=matcher: flann_knn(m, queries))
-        timed = interleaved_medians({**build, **exact, **brute, **approximate}, repeats)
+                approximate[f"cv2 FLANN {n_trees} tree(s) checks={checks}"] = lambda m=matcher: (
+                    flann_knn(m, queries)
+                )
+        timed = medians({**build, **exact, **brute, **approximate}, repeats, sequential)
 
     rows: dict[str, dict] = {}
     for name in build:
@@ -172,22 +205,32 @@ def run(database: np.ndarray, queries: np.ndarray, threads: int, repeats: int) -
     exact_d, exact_i, _ = timed[default][1]
     for name in exact:
         t, (_, idx, cnt) = timed[name]
-        rows[name] = {"seconds": t, "points_examined": float(cnt[:, 0].mean()),
-                      "exact_distances": float(cnt[:, 1].mean()),
-                      "boxes": float(cnt[:, 2].mean()),
-                      "identical": bool(np.array_equal(idx, exact_i))}
+        rows[name] = {
+            "seconds": t,
+            "points_examined": float(cnt[:, 0].mean()),
+            "exact_distances": float(cnt[:, 1].mean()),
+            "boxes": float(cnt[:, 2].mean()),
+            "identical": bool(np.array_equal(idx, exact_i)),
+        }
     for name in brute:
         t, out = timed[name]
         idx = out[0] if isinstance(out, tuple) else out
-        rows[name] = {"seconds": t, "nn1_identical": float((idx[:, 0] == exact_i[:, 0]).mean()),
-                      "identical": bool(np.array_equal(idx, exact_i))}
+        rows[name] = {
+            "seconds": t,
+            "nn1_identical": float((idx[:, 0] == exact_i[:, 0]).mean()),
+            "identical": bool(np.array_equal(idx, exact_i)),
+        }
     exact_keep = exact_d[:, 0] < RATIO * exact_d[:, 1]
     for name in approximate:
         t, out = timed[name]
         d, i = out if name.startswith("kd-tree") else out[::-1]
         rec, prec = ratio_agreement(d, i, exact_keep, exact_i)
-        rows[name] = {"seconds": t, "recall_nn1": float((i[:, 0] == exact_i[:, 0]).mean()),
-                      "ratio_recall": rec, "ratio_precision": prec}
+        rows[name] = {
+            "seconds": t,
+            "recall_nn1": float((i[:, 0] == exact_i[:, 0]).mean()),
+            "ratio_recall": rec,
+            "ratio_precision": prec,
+        }
     return rows
 
 
@@ -195,36 +238,56 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, nargs="+", default=[1])
+    parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="time each method's repeats back to back instead of interleaved",
+    )
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
     database, queries = descriptors()
-    print(f"database {database.shape}, queries {queries.shape}, "
-          f"integer-valued: {bool(np.all(database == np.round(database)))}")
+    print(
+        f"database {database.shape}, queries {queries.shape}, "
+        f"integer-valued: {bool(np.all(database == np.round(database)))}"
+    )
     results = {
-        "machine": {"cpu": platform.processor() or platform.machine(),
-                    "cores": os.cpu_count(), "load_average": os.getloadavg(),
-                    "numpy": np.__version__, "opencv": cv2.__version__,
-                    "numba": numba.__version__},
-        "database": list(database.shape), "queries": list(queries.shape),
-        "repeats": args.repeats, "runs": {},
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "load_average": os.getloadavg(),
+            "numpy": np.__version__,
+            "opencv": cv2.__version__,
+            "numba": numba.__version__,
+        },
+        "database": list(database.shape),
+        "queries": list(queries.shape),
+        "repeats": args.repeats,
+        "sequential": args.sequential,
+        "runs": {},
     }
     for threads in args.threads:
-        rows = run(database, queries, threads, args.repeats)
+        rows = run(database, queries, threads, args.repeats, args.sequential)
         results["runs"][str(threads)] = rows
         blas = rows["brute force NumPy/BLAS (float32 GEMM)"]["seconds"]
         numba_bf = rows["brute force numba float32 (linear scan)"]["seconds"]
-        print(f"\n{threads} thread(s); per-query times in microseconds over {len(queries)} queries")
+        mode = "sequential" if args.sequential else "interleaved"
+        print(f"\n{threads} thread(s), {mode}; {len(queries)} queries")
         print("| method | total s | us/query | speed vs BLAS brute | vs numba f32 brute | other |")
         print("|---|---|---|---|---|---|")
         for name, row in rows.items():
             sec = row["seconds"]
-            extra = ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
-                              for k, v in row.items() if k != "seconds")
+            extra = ", ".join(
+                f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                for k, v in row.items()
+                if k != "seconds"
+            )
             if name.startswith("build"):
                 print(f"| {name} | {sec:.3f} | | | | |")
                 continue
-            print(f"| {name} | {sec:.3f} | {1e6 * sec / len(queries):.1f} | "
-                  f"{blas / sec:.2f}x | {numba_bf / sec:.2f}x | {extra} |")
+            print(
+                f"| {name} | {sec:.3f} | {1e6 * sec / len(queries):.1f} | "
+                f"{blas / sec:.2f}x | {numba_bf / sec:.2f}x | {extra} |"
+            )
     results["load_average_end"] = os.getloadavg()
     if args.out:
         with open(args.out, "w") as fh:

@@ -138,8 +138,7 @@ def _screen(begin, end, rotated_query, bound, tree, survivors) -> int:
 
 
 @numba.njit(cache=True, inline="always")
-def _scan_leaf(node, query, rotated_query, slack, tree, best_d, best_i, counts,
-               survivors) -> None:
+def _scan_leaf(node, query, rotated_query, slack, tree, best_d, best_i, counts, survivors) -> None:
     """Offer the points of a leaf that survive the screening, _CHUNK points at a time (so that
     the k-th best tightens within a leaf too); counts[0] += points examined, counts[1] += exact
     distances computed."""
@@ -156,8 +155,19 @@ def _scan_leaf(node, query, rotated_query, slack, tree, best_d, best_i, counts,
 
 
 @numba.njit(cache=True, fastmath={"reassoc", "contract"})
-def _search_exact(query, rotated_query, slack, tree, nodes, pending_d, pending_n, best_d,
-                  best_i, counts, survivors) -> None:
+def _search_exact(
+    query,
+    rotated_query,
+    slack,
+    tree,
+    nodes,
+    pending_d,
+    pending_n,
+    best_d,
+    best_i,
+    counts,
+    survivors,
+) -> None:
     """Exact k-NN, depth-first with backtracking.
 
     Of two children the one on the query's side of the split is searched first; the other is
@@ -236,16 +246,35 @@ def _heap_pop(heap_d, heap_n, size: int) -> int:
 
 
 @numba.njit(cache=True, fastmath={"reassoc", "contract"})
-def _best_bin_first(query, rotated_query, slack, max_checks, tree, nodes, offsets, heap_d,
-                    heap_n, best_d, best_i, counts, survivors) -> None:
+def _best_bin_first(
+    query,
+    rotated_query,
+    slack,
+    max_checks,
+    tree,
+    nodes,
+    offsets,
+    heap_d,
+    heap_n,
+    best_d,
+    best_i,
+    counts,
+    survivors,
+) -> None:
     """Beis & Lowe's best-bin-first search.
 
     Cells wait in a priority queue keyed by their distance to the query; the search stops once
     ``max_checks`` points have been examined (and k are known), or when the nearest waiting cell
     lies beyond the k-th best, in which case the answer is exact.
     """
-    split_dim, low, high, left, right, parent = (nodes[0], nodes[1], nodes[2], nodes[3],
-                                                 nodes[4], nodes[5])
+    split_dim, low, high, left, right, parent = (
+        nodes[0],
+        nodes[1],
+        nodes[2],
+        nodes[3],
+        nodes[4],
+        nodes[5],
+    )
     last = best_d.shape[0] - 1
     size = _heap_push(heap_d, heap_n, 0, 0.0, 0)
     while size > 0:
@@ -294,8 +323,9 @@ def _best_bin_first(query, rotated_query, slack, max_checks, tree, nodes, offset
 
 
 @numba.njit(cache=True, nogil=True)
-def _query_range(queries, mean, axes, data_radius, max_checks, tree, nodes, begin, end, out_d,
-                 out_i, out_counts) -> None:
+def _query_range(
+    queries, mean, axes, data_radius, max_checks, tree, nodes, begin, end, out_d, out_i, out_counts
+) -> None:
     """Queries ``begin:end`` into the output rows; ``max_checks == 0`` is the exact search.
 
     Runs without the GIL, so threads can share the queries. Each query is rotated onto the
@@ -330,11 +360,35 @@ def _query_range(queries, mean, axes, data_radius, max_checks, tree, nodes, begi
         best_i[:] = _NO_INDEX
         counts[:] = 0
         if max_checks > 0:
-            _best_bin_first(queries[q], rotated_query, slack, max_checks, tree, nodes, offsets,
-                            pending_d, pending_n, best_d, best_i, counts, survivors)
+            _best_bin_first(
+                queries[q],
+                rotated_query,
+                slack,
+                max_checks,
+                tree,
+                nodes,
+                offsets,
+                pending_d,
+                pending_n,
+                best_d,
+                best_i,
+                counts,
+                survivors,
+            )
         else:
-            _search_exact(queries[q], rotated_query, slack, tree, nodes, pending_d, pending_n,
-                          best_d, best_i, counts, survivors)
+            _search_exact(
+                queries[q],
+                rotated_query,
+                slack,
+                tree,
+                nodes,
+                pending_d,
+                pending_n,
+                best_d,
+                best_i,
+                counts,
+                survivors,
+            )
         # Element-wise copies: array-to-row assignment costs numba seconds of compilation.
         for j in range(k):
             out_d[q, j] = best_d[j]
@@ -352,8 +406,9 @@ def _as_points(array: np.ndarray, name: str, dim: int | None = None) -> np.ndarr
     if array.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D array (N, D), got shape {array.shape}")
     if dim is not None and array.shape[1] != dim:
-        raise ValueError(f"{name}: expected {dim} columns like the tree's data, "
-                         f"got shape {array.shape}")
+        raise ValueError(
+            f"{name}: expected {dim} columns like the tree's data, got shape {array.shape}"
+        )
     array = np.ascontiguousarray(array, dtype=np.float64)
     if not np.isfinite(array).all():
         raise ValueError(f"{name}: contains NaN or infinite values")
@@ -384,30 +439,28 @@ class KDTree:
         if principal_axes is not None and (
             not isinstance(principal_axes, (int, np.integer)) or principal_axes < 1
         ):
-            raise ValueError(f"principal_axes: expected None or a positive integer, "
-                             f"got {principal_axes!r}")
+            raise ValueError(
+                f"principal_axes: expected None or a positive integer, got {principal_axes!r}"
+            )
         data = _as_points(data, "data")
         if data.shape[0] == 0 or data.shape[1] == 0:
-            raise ValueError(f"data: expected at least one point and one dimension, got shape "
-                             f"{data.shape}")
+            raise ValueError(
+                f"data: expected at least one point and one dimension, got shape {data.shape}"
+            )
         self.leaf_size = int(leaf_size)
-        wide = data
         if principal_axes is None:
             self._mean = np.zeros(data.shape[1])
             self._axes = np.eye(data.shape[1])
         else:
-            self._mean = wide.mean(axis=0)
-            centred = wide - self._mean
-            eigvals, eigvecs = np.linalg.eigh(centred.T @ centred)
+            self._mean = data.mean(axis=0)
+            centred = data - self._mean
+            _, eigvecs = np.linalg.eigh(centred.T @ centred)  # ascending eigenvalues
             keep = min(int(principal_axes), data.shape[1])
             self._axes = np.ascontiguousarray(eigvecs[:, ::-1][:, :keep].T)  # (m, D)
         self.principal_axes = None if principal_axes is None else self._axes.shape[0]
-        rotated = self._rotate(wide)
-        self._radius = float(np.sqrt(((wide - self._mean) ** 2).sum(axis=1).max()))
+        rotated = (data - self._mean) @ self._axes.T  # (N, D) -> (N, m)
+        self._radius = float(np.sqrt(((data - self._mean) ** 2).sum(axis=1).max()))
         self._build(data, rotated)
-
-    def _rotate(self, wide: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray((wide - self._mean) @ self._axes.T)  # (N, D) -> (N, m)
 
     def _build(self, data: np.ndarray, rotated: np.ndarray) -> None:
         n, m = rotated.shape
@@ -455,14 +508,22 @@ class KDTree:
         rotated = rotated[order].astype(np.float32)
         head = min(_HEAD, m)
         self._tree = (
-            np.ascontiguousarray(data[order]), np.ascontiguousarray(rotated[:, :head]),
-            np.ascontiguousarray(rotated[:, head:]), order, start[:n_nodes].copy(),
+            np.ascontiguousarray(data[order]),
+            np.ascontiguousarray(rotated[:, :head]),
+            np.ascontiguousarray(rotated[:, head:]),
+            order,
+            start[:n_nodes].copy(),
             stop[:n_nodes].copy(),
         )
         self._nodes = (
-            split_dim[:n_nodes].copy(), low[:n_nodes].copy(), high[:n_nodes].copy(),
-            left[:n_nodes].copy(), right[:n_nodes].copy(), parent[:n_nodes].copy(),
-            box_low[:n_nodes].astype(np.float32), box_high[:n_nodes].astype(np.float32),
+            split_dim[:n_nodes].copy(),
+            low[:n_nodes].copy(),
+            high[:n_nodes].copy(),
+            left[:n_nodes].copy(),
+            right[:n_nodes].copy(),
+            parent[:n_nodes].copy(),
+            box_low[:n_nodes].astype(np.float32),
+            box_high[:n_nodes].astype(np.float32),
         )
         self.depth = depth
 
@@ -529,9 +590,20 @@ class KDTree:
         bounds = np.linspace(0, n, n_threads + 1).astype(int)
 
         def run(part: int) -> None:
-            _query_range(queries, self._mean, self._axes, self._radius, int(checks or 0),
-                         self._tree, self._nodes, bounds[part], bounds[part + 1], sq, idx,
-                         counts)
+            _query_range(
+                queries,
+                self._mean,
+                self._axes,
+                self._radius,
+                int(checks or 0),
+                self._tree,
+                self._nodes,
+                bounds[part],
+                bounds[part + 1],
+                sq,
+                idx,
+                counts,
+            )
 
         if n_threads == 1:
             run(0)
@@ -567,9 +639,9 @@ def brute_force_knn(
     out_i = np.empty((queries.shape[0], k), dtype=np.int64)
     step = max(1, 4_000_000 // data.size)  # queries per block: bounds the (step, N, D) temporary
     for s in range(0, queries.shape[0], step):
-        q = queries[s:s + step]
+        q = queries[s : s + step]
         sq = ((q[:, None, :] - data[None, :, :]) ** 2).sum(-1)  # (q, N)
         order = np.argsort(sq, axis=1, kind="stable")[:, :k]
-        out_i[s:s + step] = order
-        out_d[s:s + step] = np.sqrt(np.take_along_axis(sq, order, axis=1))
+        out_i[s : s + step] = order
+        out_d[s : s + step] = np.sqrt(np.take_along_axis(sq, order, axis=1))
     return out_d, out_i

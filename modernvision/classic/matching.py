@@ -52,11 +52,13 @@ def _to_grey(image: np.ndarray, name: str) -> np.ndarray:
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[..., 0]
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
-        raise ValueError(f"{name}: expected a grey (H, W) or colour (H, W, 3|4) image, got shape "
-                         f"{image.shape}")
+        raise ValueError(
+            f"{name}: expected a grey (H, W) or colour (H, W, 3|4) image, got shape {image.shape}"
+        )
     if image.shape[0] < 8 or image.shape[1] < 8:
-        raise ValueError(f"{name}: expected an image of at least 8x8 pixels, got shape "
-                         f"{image.shape}")
+        raise ValueError(
+            f"{name}: expected an image of at least 8x8 pixels, got shape {image.shape}"
+        )
     if image.dtype == np.uint8:
         pass
     elif image.dtype.kind == "f":
@@ -125,8 +127,9 @@ def ratio_test(
 def image_corners(shape: tuple[int, ...]) -> np.ndarray:
     """The outline of an image of this shape: its corner pixel centres, (4, 2) TL, TR, BR, BL."""
     height, width = shape[0], shape[1]
-    return np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]],
-                    dtype=np.float64)
+    return np.array(
+        [[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], dtype=np.float64
+    )
 
 
 def corner_errors(
@@ -143,21 +146,25 @@ def corner_errors(
         ``(4,)``: TL, TR, BR, BL.
     """
     corners = image_corners(shape)
-    return np.linalg.norm(project_points(homography, corners)
-                          - project_points(reference_homography, corners), axis=1)
+    return np.linalg.norm(
+        project_points(homography, corners) - project_points(reference_homography, corners), axis=1
+    )
 
 
 def _plausible_outline(reference: np.ndarray, scene: np.ndarray) -> bool:
     """Convex, finite, same orientation as the reference outline, not collapsed."""
     if not np.isfinite(scene).all():
         return False
+
     def turns(quad: np.ndarray) -> np.ndarray:
         edges = np.roll(quad, -1, axis=0) - quad
         nxt = np.roll(edges, -1, axis=0)
         return edges[:, 0] * nxt[:, 1] - edges[:, 1] * nxt[:, 0]
+
     ref, got = turns(reference), turns(scene)
-    area = 0.5 * abs(np.sum(scene[:, 0] * np.roll(scene[:, 1], -1)
-                            - np.roll(scene[:, 0], -1) * scene[:, 1]))
+    area = 0.5 * abs(
+        np.sum(scene[:, 0] * np.roll(scene[:, 1], -1) - np.roll(scene[:, 0], -1) * scene[:, 1])
+    )
     return bool(np.all(np.sign(got) == np.sign(ref)) and area >= 1.0)
 
 
@@ -220,11 +227,14 @@ class ObjectFinder:
         if not 0 < ratio <= 1:
             raise ValueError(f"ratio: expected a number in (0, 1], got {ratio!r}")
         if not isinstance(min_inliers, (int, np.integer)) or min_inliers < 4:
-            raise ValueError(f"min_inliers: expected an integer >= 4 (a homography needs 4 "
-                             f"points), got {min_inliers!r}")
+            raise ValueError(
+                f"min_inliers: expected an integer >= 4 (a homography needs 4 "
+                f"points), got {min_inliers!r}"
+            )
         if not ransac_threshold > 0:
-            raise ValueError(f"ransac_threshold: expected a positive number of pixels, got "
-                             f"{ransac_threshold!r}")
+            raise ValueError(
+                f"ransac_threshold: expected a positive number of pixels, got {ransac_threshold!r}"
+            )
         self.ratio = float(ratio)
         self.min_inliers = int(min_inliers)
         self.ransac_threshold = float(ransac_threshold)
@@ -244,8 +254,9 @@ class ObjectFinder:
             return _absent(np.empty((0, 2)), np.empty((0, 2)), np.zeros(0, bool), 0, n_kp)
         q_idx, r_idx = ratio_test(self._tree, scene_desc, ratio=self.ratio, checks=self.checks)
         ref_pts, scn_pts = self.reference_points[r_idx], scene_points[q_idx]
-        result = ransac_homography(ref_pts, scn_pts, threshold=self.ransac_threshold,
-                                   seed=self.seed)
+        result = ransac_homography(
+            ref_pts, scn_pts, threshold=self.ransac_threshold, seed=self.seed
+        )
         inliers = result.num_inliers
         if result.homography is None or inliers < self.min_inliers:
             return _absent(ref_pts, scn_pts, result.inlier_mask, inliers, n_kp)
@@ -253,8 +264,9 @@ class ObjectFinder:
         corners = project_points(result.homography, outline)
         if not _plausible_outline(outline, corners):
             return _absent(ref_pts, scn_pts, result.inlier_mask, inliers, n_kp)
-        return Match(True, result.homography, inliers, corners, ref_pts, scn_pts,
-                     result.inlier_mask, n_kp)
+        return Match(
+            True, result.homography, inliers, corners, ref_pts, scn_pts, result.inlier_mask, n_kp
+        )
 
 
 def _absent(ref_pts, scn_pts, mask, inliers, n_kp) -> Match:
@@ -289,8 +301,14 @@ def find_object(
         >>> m = find_object(box, box_in_scene)
         >>> m.found, m.inliers, m.corners.round()
     """
-    finder = ObjectFinder(reference, ratio=ratio, min_inliers=min_inliers,
-                          ransac_threshold=ransac_threshold, checks=checks, seed=seed)
+    finder = ObjectFinder(
+        reference,
+        ratio=ratio,
+        min_inliers=min_inliers,
+        ransac_threshold=ransac_threshold,
+        checks=checks,
+        seed=seed,
+    )
     return finder.find(scene)
 
 
@@ -312,11 +330,20 @@ def draw_match(
     grey_or_rgb = scene
     if scene.dtype != np.uint8:
         grey_or_rgb = np.round(np.clip(scene, 0, 1) * 255).astype(np.uint8)
-    canvas = (cv2.cvtColor(grey_or_rgb, cv2.COLOR_GRAY2RGB) if grey_or_rgb.ndim == 2
-              else np.ascontiguousarray(grey_or_rgb[..., :3]).copy())
+    canvas = (
+        cv2.cvtColor(grey_or_rgb, cv2.COLOR_GRAY2RGB)
+        if grey_or_rgb.ndim == 2
+        else np.ascontiguousarray(grey_or_rgb[..., :3]).copy()
+    )
     for (x, y), inlier in zip(match.scene_points, match.inlier_mask):
-        cv2.circle(canvas, (int(round(x)), int(round(y))), 3,
-                   (255, 255, 0) if inlier else (255, 0, 0), 1, cv2.LINE_AA)
+        cv2.circle(
+            canvas,
+            (int(round(x)), int(round(y))),
+            3,
+            (255, 255, 0) if inlier else (255, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
     if match.found and match.corners is not None:
         pts = np.round(match.corners).astype(np.int32).reshape(-1, 1, 2)
         cv2.polylines(canvas, [pts], True, color, thickness, cv2.LINE_AA)

@@ -48,23 +48,29 @@ def demo_section(out_dir: Path) -> list[str]:
     path = out_dir / "box_in_scene_match.png"
     cv2.imwrite(str(path), cv2.cvtColor(draw_match(scene, match), cv2.COLOR_RGB2BGR))
     verdict = "found" if match.found else "NOT found"
-    lines.append(f"  box.png in box_in_scene.png: {verdict}, {match.inliers} RANSAC inliers of "
-                 f"{match.num_matches} ratio-test matches ({time.perf_counter() - start:.1f} s)"
-                 f" -> {path}")
+    lines.append(
+        f"  box.png in box_in_scene.png: {verdict}, {match.inliers} RANSAC inliers of "
+        f"{match.num_matches} ratio-test matches ({time.perf_counter() - start:.1f} s)"
+        f" -> {path}"
+    )
 
     coffee = finder.find(load_photo("coffee"))
-    lines.append(f"  box.png in skimage coffee: {'found' if coffee.found else 'absent'} "
-                 f"(best homography: {coffee.inliers} inliers < 10 needed)"
-                 if not coffee.found else
-                 f"  box.png in skimage coffee: FOUND with {coffee.inliers} inliers (false alarm)")
+    lines.append(
+        f"  box.png in skimage coffee: {'found' if coffee.found else 'absent'} "
+        f"(best homography: {coffee.inliers} inliers < 10 needed)"
+        if not coffee.found
+        else f"  box.png in skimage coffee: FOUND with {coffee.inliers} inliers (false alarm)"
+    )
 
     graf1, graf3 = _grey("graf1.png"), _grey("graf3.png")
     truth = read_opencv_matrix(opencv_sample("H1to3p.xml"), "H13")
     graf = find_object(graf1, graf3)
     if graf.found:
         err = corner_errors(graf.homography, truth, graf1.shape)
-        lines.append(f"  graf1.png -> graf3.png: {graf.inliers} inliers; corner error vs "
-                     f"H1to3p.xml max {err.max():.2f} px, mean {err.mean():.2f} px (limit 4)")
+        lines.append(
+            f"  graf1.png -> graf3.png: {graf.inliers} inliers; corner error vs "
+            f"H1to3p.xml max {err.max():.2f} px, mean {err.mean():.2f} px (limit 4)"
+        )
     else:
         lines.append(f"  graf1.png -> graf3.png: NOT found ({graf.inliers} inliers)")
     return lines

@@ -20,8 +20,9 @@ def read_image(path: str | Path, what: str) -> np.ndarray:
         raise FileNotFoundError(f"{what} image not found: {path}")
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
-        raise ValueError(f"could not read {what} image {path} (not an image file OpenCV can "
-                         f"decode)")
+        raise ValueError(
+            f"could not read {what} image {path} (not an image file OpenCV can decode)"
+        )
     if image.dtype == np.uint16:  # 16-bit PNG/TIFF: keep the top 8 bits
         image = (image >> 8).astype(np.uint8)
     elif image.dtype != np.uint8:
@@ -37,8 +38,13 @@ def _run(args: argparse.Namespace) -> int:
 
     reference = read_image(args.reference, "reference")
     scenes = [(Path(p), read_image(p, "scene")) for p in args.scenes]
-    finder = ObjectFinder(reference, ratio=args.ratio, min_inliers=args.min_inliers,
-                          ransac_threshold=args.ransac_threshold, checks=args.checks)
+    finder = ObjectFinder(
+        reference,
+        ratio=args.ratio,
+        min_inliers=args.min_inliers,
+        ransac_threshold=args.ransac_threshold,
+        checks=args.checks,
+    )
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
@@ -53,10 +59,12 @@ def _run(args: argparse.Namespace) -> int:
         drawn = draw_match(scene, match)
         cv2.imwrite(str(out_dir / name), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
         verdict = "found" if match.found else "absent"
-        detail = (f"{match.inliers} inliers of {match.num_matches} ratio-test matches"
-                  if match.found else
-                  f"best homography has {match.inliers} inliers (< {args.min_inliers} or "
-                  f"implausible outline), {match.num_matches} ratio-test matches")
+        detail = (
+            f"{match.inliers} inliers of {match.num_matches} ratio-test matches"
+            if match.found
+            else f"best homography has {match.inliers} inliers (< {args.min_inliers} or "
+            f"implausible outline), {match.num_matches} ratio-test matches"
+        )
         print(f"{path}: {verdict}: {detail} -> {out_dir / name}")
         if match.found:
             corners = ", ".join(f"({x:.1f}, {y:.1f})" for x, y in match.corners)
@@ -69,19 +77,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "match",
         help="find a reference object in scene images (SIFT, kd-tree, ratio test, RANSAC)",
         description="Find the object of REFERENCE in each SCENE: SIFT keypoints, our kd-tree "
-                    "for the two nearest neighbours, Lowe's ratio test and our RANSAC "
-                    "homography. Writes each scene with the matched outline drawn.",
+        "for the two nearest neighbours, Lowe's ratio test and our RANSAC "
+        "homography. Writes each scene with the matched outline drawn.",
     )
     parser.add_argument("reference", help="photo of the object alone")
     parser.add_argument("scenes", nargs="+", metavar="SCENE", help="images to search")
     parser.add_argument("--out", default="runs/match", help="output folder (default: %(default)s)")
-    parser.add_argument("--ratio", type=float, default=0.75,
-                        help="Lowe's ratio-test threshold (default: %(default)s)")
-    parser.add_argument("--min-inliers", type=int, default=10,
-                        help="homography inliers to declare the object present "
-                             "(default: %(default)s)")
-    parser.add_argument("--ransac-threshold", type=float, default=2.0,
-                        help="inlier transfer error in pixels (default: %(default)s)")
-    parser.add_argument("--checks", type=int, default=None,
-                        help="best-bin-first budget of the kd-tree (default: exact search)")
+    parser.add_argument(
+        "--ratio",
+        type=float,
+        default=0.75,
+        help="Lowe's ratio-test threshold (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--min-inliers",
+        type=int,
+        default=10,
+        help="homography inliers to declare the object present (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--ransac-threshold",
+        type=float,
+        default=2.0,
+        help="inlier transfer error in pixels (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--checks",
+        type=int,
+        default=None,
+        help="best-bin-first budget of the kd-tree (default: exact search)",
+    )
     parser.set_defaults(func=_run)

@@ -20,20 +20,36 @@ class ArrayImageDataset(Dataset):
     """``(image, label)`` pairs from an :class:`ArrayDataset` (uint8 ``[N, H, W(, 3)]``).
 
     With ``transform=None`` images come out as float tensors ``[C, H, W]`` in [0, 1].
+
+    Args:
+        data: the arrays.
+        transform: applied to each ``uint8 [C, H, W]`` image.
+        precompute: apply ``transform`` once to the whole set (in batches) and serve the
+            results. Only for deterministic transforms (test-time pipelines, training without
+            augmentation): it turns ~0.2 ms of per-image Python work per epoch into one pass.
     """
 
-    def __init__(self, data: ArrayDataset, transform: Callable | None = None) -> None:
+    def __init__(self, data: ArrayDataset, transform: Callable | None = None, *,
+                 precompute: bool = False) -> None:
         self.data, self.transform = data, transform
         self.classes = data.classes
         images = torch.from_numpy(np.array(data.images, copy=True))
         # (N, H, W) -> (N, 1, H, W); (N, H, W, 3) -> (N, 3, H, W)
         self.images = images.unsqueeze(1) if images.dim() == 3 else images.permute(0, 3, 1, 2)
         self.labels = torch.from_numpy(data.labels)
+        self._ready: torch.Tensor | None = None
+        if precompute:
+            tf = transform if transform is not None else (lambda x: x.float() / 255.0)
+            chunks = [torch.as_tensor(tf(self.images[i:i + 4096]))
+                      for i in range(0, len(self.images), 4096)]
+            self._ready = torch.cat(chunks) if chunks else self.images.float()
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, i: int):
+        if self._ready is not None:
+            return self._ready[i], self.labels[i]
         img = self.images[i]
         img = self.transform(img) if self.transform is not None else img.float() / 255.0
         return img, self.labels[i]

@@ -95,9 +95,12 @@ def build_datasets(cfg: TrainConfig):
     if cfg.train_subset is not None:
         train = train.subset(np.arange(min(cfg.train_subset, len(train))))
     val, test = load_arrays(cfg.data, "val"), load_arrays(cfg.data, "test")
-    mk = lambda d, is_train: ArrayImageDataset(  # noqa: E731
-        d, build_transforms(cfg.data, train=is_train, image_size=cfg.image_size,
-                            channels=cfg.channels, augment=cfg.augment))
+    def mk(d, is_train: bool) -> ArrayImageDataset:
+        tf = build_transforms(cfg.data, train=is_train, image_size=cfg.image_size,
+                              channels=cfg.channels, augment=cfg.augment)
+        # Deterministic pipelines run once over the whole set instead of once per epoch.
+        return ArrayImageDataset(d, tf, precompute=not (is_train and cfg.augment))
+
     return mk(train, True), mk(val, False), mk(test, False), train.classes
 
 

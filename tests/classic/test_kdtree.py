@@ -18,10 +18,12 @@ def _grey(name: str) -> np.ndarray:
 @pytest.fixture(scope="module")
 def sift_sets() -> tuple[np.ndarray, np.ndarray]:
     """Database: box_in_scene + graf1 descriptors; queries: box + a slice of graf3."""
-    database = np.concatenate([sift_features(_grey(n))[1]
-                               for n in ("box_in_scene.png", "graf1.png")])
-    queries = np.concatenate([sift_features(_grey("box.png"))[1],
-                              sift_features(_grey("graf3.png"))[1][::16]])
+    database = np.concatenate(
+        [sift_features(_grey(n))[1] for n in ("box_in_scene.png", "graf1.png")]
+    )
+    queries = np.concatenate(
+        [sift_features(_grey("box.png"))[1], sift_features(_grey("graf3.png"))[1][::16]]
+    )
     return database, queries
 
 

@@ -57,15 +57,18 @@ def _synthetic(n: int, outliers: float, noise: float, seed: int):
 
 # --- homography estimation -------------------------------------------------------------------
 
+
 def test_dlt_matches_opencv_on_exact_points():
     src = np.array([[10.0, 20.0], [300.0, 25.0], [310.0, 240.0], [5.0, 230.0]])
     dst = project_points(TRUE_H, src)
     expected = cv2.getPerspectiveTransform(src.astype(np.float32), dst.astype(np.float32))
-    np.testing.assert_allclose(fit_homography(src, dst), expected / expected[2, 2], rtol=1e-4,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        fit_homography(src, dst), expected / expected[2, 2], rtol=1e-4, atol=1e-6
+    )
     many, _, _ = _synthetic(50, 0.0, 0.0, seed=3)
-    np.testing.assert_allclose(fit_homography(many, project_points(TRUE_H, many)), TRUE_H,
-                               rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(
+        fit_homography(many, project_points(TRUE_H, many)), TRUE_H, rtol=1e-8, atol=1e-10
+    )
 
 
 def test_least_squares_dlt_close_to_opencv_least_squares():
@@ -114,6 +117,7 @@ def test_ransac_adaptive_count_and_degenerate_inputs():
 
 # --- matching --------------------------------------------------------------------------------
 
+
 def test_ratio_test_equals_opencv_bfmatcher(images):
     _, ref_desc, _ = sift_features(images["box.png"])
     _, scene_desc, _ = sift_features(images["box_in_scene.png"])
@@ -142,8 +146,10 @@ def test_box_is_found_in_its_scene(images, box_finder):
     assert np.linalg.norm(match.corners - project_points(h_cv, outline), axis=1).max() < 5.0
     # Every inlier lies inside the projected outline, and the outline inside the scene.
     contour = match.corners.astype(np.float32).reshape(-1, 1, 2)
-    inside = [cv2.pointPolygonTest(contour, (float(x), float(y)), True) >= -2.5
-              for x, y in match.scene_points[match.inlier_mask]]
+    inside = [
+        cv2.pointPolygonTest(contour, (float(x), float(y)), True) >= -2.5
+        for x, y in match.scene_points[match.inlier_mask]
+    ]
     assert all(inside)
     h, w = scene.shape
     assert (match.corners >= -5).all() and (match.corners[:, 0] <= w + 5).all()
@@ -213,11 +219,12 @@ def test_draw_match_marks_the_outline(images, box_finder):
     drawn = draw_match(scene, match)
     assert drawn.shape == scene.shape + (3,) and drawn.dtype == np.uint8
     x, y = np.round(match.corners[:2].mean(axis=0)).astype(int)  # middle of the top edge
-    patch = drawn[y - 2:y + 3, x - 2:x + 3].reshape(-1, 3)
+    patch = drawn[y - 2 : y + 3, x - 2 : x + 3].reshape(-1, 3)
     assert any((p == (0, 255, 0)).all() for p in patch)
 
 
 # --- CLI and demo ------------------------------------------------------------------------------
+
 
 def test_cli_match_writes_outlines(tmp_path, capsys):
     box, scene = opencv_sample("box.png"), opencv_sample("box_in_scene.png")

@@ -154,3 +154,12 @@ def test_load_image_errors(tmp_path):
 
 def test_registry_lists_every_dataset_of_data_md():
     assert set(DATASETS) == {"fashion-mnist", "mnist-5k", "digits", "opencv-digits", "lfw-subset"}
+
+
+@pytest.mark.parametrize("channels, size", [(1, None), (3, 32)])
+def test_precomputed_deterministic_pipeline_equals_per_image(channels, size):
+    d = load_arrays("digits", "test")
+    tf = build_transforms("digits", train=False, image_size=size, channels=channels)
+    lazy, ready = ArrayImageDataset(d, tf), ArrayImageDataset(d, tf, precompute=True)
+    for i in (0, 7, len(d) - 1):
+        assert torch.equal(lazy[i][0], ready[i][0]) and lazy[i][1] == ready[i][1]

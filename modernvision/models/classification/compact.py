@@ -7,6 +7,7 @@ Szegedy, "Batch Normalization", 2015, arXiv:1502.03167) + ReLU, 2x2 max-pooling,
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,9 +20,9 @@ from modernvision.models.registry import register_model
 
 @dataclass(frozen=True)
 class CompactCNNConfig:
-    widths: tuple[int, ...] = (32, 64, 128)  # one stage per width; 2x2 pool after each
+    widths: tuple[int, ...] = (24, 48, 96)  # one stage per width; 2x2 pool after each
     convs_per_stage: int = 1
-    hidden: int = 256
+    hidden: int = 192
     dropout: float = 0.3
 
 
@@ -77,4 +78,6 @@ def compact_cnn(*, num_classes: int = 10, hand_written_layers: bool = False,
         from modernvision.layers import BatchNorm2d, Dropout
 
         kwargs |= {"norm_layer": BatchNorm2d, "dropout_layer": Dropout}
-    return CompactCNN(CompactCNNConfig(), num_classes=num_classes, **kwargs)
+    fields = {f.name for f in dataclasses.fields(CompactCNNConfig)}
+    cfg = CompactCNNConfig(**{k: kwargs.pop(k) for k in list(kwargs) if k in fields})
+    return CompactCNN(cfg, num_classes=num_classes, **kwargs)
