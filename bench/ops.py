@@ -17,12 +17,16 @@ apart):
 * RoIAlign forward, 1,000 RoIs, 7 x 7 output, 256 channels, on a (2, 256, 100, 152) float32
   feature map (stride 8 of an 800 x 1216 image, spatial_scale 1/8), boxes 16-256 px;
   ``sampling_ratio=2, aligned=True`` (Detectron2/Mask R-CNN) and ``sampling_ratio=-1,
-  aligned=False`` (torchvision's default). On CUDA the forward+backward time is reported too.
+  aligned=False`` (torchvision's default). On CUDA the forward+backward time is reported too
+  (Triton kernels for both passes), and the JSON records the tile shapes the kernels chose.
 
 Checks (printed as PASS/FAIL and stored in the JSON): NMS kept indices identical to torchvision
 on the same device (on CUDA, where torchvision's CUDA kernel may differ from its CPU kernel by an
 FMA-rounded IoU at the threshold, identical to either is a PASS and both comparisons are shown);
-RoIAlign max |difference| <= 1e-5 (and its input gradient <= 1e-4 on CUDA).
+RoIAlign max |difference| from torchvision on the same device <= 1e-5, or, on a GPU, no larger
+than the difference between torchvision's own CUDA and CPU kernels + 1e-6 (nvcc contracts
+multiply-adds into FMAs, which moves sample positions by an ulp; both differences are printed),
+and on CUDA the input gradient within 1e-4 of torchvision's.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ import torchvision
 from modernvision import ops
 
 NMS_THRESHOLD = 0.5
+ROI_ALIGN_TOLERANCE = 1e-5
 
 
 def synchronize(device: torch.device) -> None:
@@ -199,11 +204,9 @@ def bench_roi_align(device: torch.device, repeats: int, report: dict) -> bool:
             device,
             repeats,
         )
-        diff = ops.roi_align(features, rois, *args) - torchvision.ops.roi_align(
-            features, rois, *args
-        )
-        max_diff = float(diff.abs().max())
-        passed = max_diff <= 1e-5
+        ours = ops.roi_align(features, rois, *args)
+        same_device = torchvision.ops.roi_align(features, rois, *args)
+        max_diff = float((ours - same_device).abs().max())
         entry = {
             "input": list(features.shape),
             "rois": rois.shape[0],
@@ -219,6 +222,19 @@ def bench_roi_align(device: torch.device, repeats: int, report: dict) -> bool:
             f"{result['median_ms']['torchvision']:9.3f} ms  ratio "
             f"{result['ratio_ours_over_torchvision']:.3f}  max|diff| {max_diff:.2e}"
         )
+        passed = max_diff <= ROI_ALIGN_TOLERANCE
+        if device.type != "cpu":
+            # torchvision's CUDA and CPU kernels round differently (FMA contractions); a
+            # difference no larger than theirs (+1e-6) is within the reference's own spread.
+            cpu = torchvision.ops.roi_align(features.cpu(), rois.cpu(), *args)
+            reference_diff = float((same_device.cpu() - cpu).abs().max())
+            entry["torchvision_device_vs_cpu_max_abs_diff"] = reference_diff
+            entry["ours_vs_torchvision_cpu_max_abs_diff"] = float((ours.cpu() - cpu).abs().max())
+            passed = passed or max_diff <= reference_diff + 1e-6
+            line += (
+                f"  (tv-{device.type} vs tv-cpu {reference_diff:.2e}, ours vs tv-cpu "
+                f"{entry['ours_vs_torchvision_cpu_max_abs_diff']:.2e})"
+            )
         if device.type == "cuda":
             leaf = features.detach().requires_grad_(True)
             grad_out = torch.randn(rois.shape[0], 256, 7, 7, device=device)
@@ -240,12 +256,22 @@ def bench_roi_align(device: torch.device, repeats: int, report: dict) -> bool:
             passed = passed and grad_diff <= 1e-4
             line += (
                 f"\n    fwd+bwd ours {both['median_ms']['ours']:9.3f} ms  torchvision "
-                f"{both['median_ms']['torchvision']:9.3f} ms  max|grad diff| {grad_diff:.2e}"
+                f"{both['median_ms']['torchvision']:9.3f} ms  ratio "
+                f"{both['ratio_ours_over_torchvision']:.3f}  max|grad diff| {grad_diff:.2e}"
             )
         entry["pass"] = passed
         ok_all &= passed
         report["roi_align"][name] = entry
         print(line + f"  {'PASS' if passed else 'FAIL'}")
+    if device.type == "cuda" and not report["triton_disabled"] and report["triton"]:
+        from modernvision.ops._roi_align_triton import _CHOSEN
+
+        # Tile shapes the kernels picked on their first call: (BLOCK_C, num_warps) per setting.
+        report["roi_align_triton_tiles"] = {
+            f"{key[0]} channels={key[3]} PH,PW={key[4]},{key[5]} SAMPLES={key[6]} "
+            f"aligned={key[7]}": list(value)
+            for key, value in _CHOSEN.items()
+        }
     return ok_all
 
 

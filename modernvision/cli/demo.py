@@ -3,7 +3,7 @@
 Sections (each prints a short report and writes its files under ``--out``):
     classify  a compact CNN (batch norm, dropout, Adam, early stopping) trained on Fashion-MNIST
               to >= 90% test accuracy, with curves and a confusion matrix (the main job);
-    zoo       two or three architectures of the zoo compared on Fashion-MNIST, briefly;
+    zoo       compact CNN, MobileNetV2 and EfficientNet-B0 compared on Fashion-MNIST, briefly;
     faces     Viola-Jones: our trained cascade and OpenCV's cascade run in our detector;
     match     SIFT + our kd-tree + our RANSAC find the box in its scene.
 """
@@ -37,21 +37,20 @@ def section_classify(out: Path, *, quick: bool, progress: bool) -> list[str]:
     from modernvision.engine.jobs import TrainConfig, train
 
     cfg = TrainConfig(
-        model="compact_cnn", data="fashion-mnist", epochs=1 if quick else 8, batch_size=128,
-        lr=2e-3, optimizer="adam", scheduler="cosine", weight_decay=0.0, augment=False,
-        patience=2, seed=0, train_subset=2000 if quick else None,
-        run_dir=str(out / "fashion-mnist-compact_cnn"),
-        model_kwargs={"hand_written_layers": True},
+        model="compact_cnn", data="fashion-mnist", epochs=1 if quick else 6, batch_size=128,
+        lr=2e-3, optimizer="adam", scheduler="cosine", augment=False, patience=2, seed=0,
+        train_subset=2000 if quick else None, run_dir=str(out / "fashion-mnist-compact_cnn"),
     )
     result = train(cfg, progress=progress)
     acc = result["test_acc"]
     verdict = "meets" if acc >= 0.90 else "MISSES"
     return [
-        f"compact_cnn (our BatchNorm2d, Dropout and Adam) on Fashion-MNIST: test accuracy "
-        f"{acc:.4f} after {result['epochs_run']} epochs in {result['train_seconds']:.0f} s "
-        f"({verdict} the 0.90 target; best scikit-learn classifier on the benchmark: 0.897)",
+        f"compact_cnn (batch norm, dropout; our Adam, cosine schedule, early stopping, Trainer) "
+        f"on Fashion-MNIST: test accuracy {acc:.4f} after {result['epochs_run']} epochs in "
+        f"{result['train_seconds']:.0f} s ({verdict} the 0.90 target; the benchmark's best "
+        f"scikit-learn classifier: 0.897)",
         f"run folder {cfg.run_dir}: config.json, metrics.jsonl, loss.png, metrics.png, "
-        f"confusion_matrix.png, checkpoints/",
+        f"confusion_matrix.png, checkpoints/last.pt",
     ]
 
 
@@ -60,19 +59,19 @@ def section_zoo(out: Path, *, quick: bool, progress: bool) -> list[str]:
     from modernvision.engine.jobs import TrainConfig, train
     from modernvision.models import create
 
-    lines = []
-    subset = 1000 if quick else 12000
-    for name in ("resnet18", "mobilenet_v2", "vit_tiny"):
-        cfg = TrainConfig(model=name, data="fashion-mnist", epochs=1 if quick else 2,
-                          batch_size=128, lr=2e-3, optimizer="adam", scheduler="cosine",
-                          augment=False, train_subset=subset, seed=0,
-                          run_dir=str(out / f"zoo-{name}"))
+    subset, epochs = (500, 1) if quick else (10000, 1)
+    lines = [f"small-input variants (1x28x28), {epochs} epoch on the first {subset} training "
+             f"images, Adam 2e-3, tested on all 10,000 test images:"]
+    for name in ("compact_cnn", "mobilenet_v2", "efficientnet_b0"):
+        cfg = TrainConfig(model=name, data="fashion-mnist", epochs=epochs, batch_size=128,
+                          lr=2e-3, optimizer="adam", scheduler="cosine", augment=False,
+                          train_subset=subset, seed=0, run_dir=str(out / f"zoo-{name}"))
         model = create(name, num_classes=10, in_channels=1, small_input=True)
         s = summarize(model, (1, 28, 28))
         result = train(cfg, progress=progress, log=lambda m: None)
-        lines.append(f"{name:<13} {s.total_params / 1e6:6.2f} M params {s.total_macs / 1e6:8.1f} "
+        lines.append(f"  {name:<16} {s.total_params / 1e6:5.2f} M params {s.total_macs / 1e6:6.1f} "
                      f"M MACs  test acc {result['test_acc']:.4f}  "
-                     f"({cfg.epochs} epochs on {subset} images, {result['train_seconds']:.0f} s)")
+                     f"({result['train_seconds']:.0f} s)")
     return lines
 
 
@@ -92,7 +91,7 @@ RUNNERS = {
 }
 TITLES = {
     "classify": "Fashion-MNIST: a compact CNN to >= 90% (the main job)",
-    "zoo": "The zoo on Fashion-MNIST (small-input variants, short schedule)",
+    "zoo": "Three nets of the zoo on Fashion-MNIST (small-input variants, short schedule)",
     "faces": "Viola-Jones faces on the astronaut",
     "match": "Instance-level detection: SIFT + kd-tree + RANSAC",
 }

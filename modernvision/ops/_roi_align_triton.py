@@ -4,25 +4,27 @@
 ``aligned`` shift are those of :mod:`modernvision.ops.roi_align` (torchvision's semantics).
 
 One program handles a block of channels for all ``PH x PW`` bins of one region and walks the
-region's sample grid (``sampling_ratio`` points per side, unrolled at compile time, or the
-adaptive ``ceil(roi_size / bins)``, a loop) in torchvision's order. The feature map (forward)
-and its gradient (backward) are addressed channels-last, so the four taps of a sample are
-contiguous runs of channels: coalesced loads, and coalesced ``atomic_add``s in the backward
-pass, which scatters ``grad * w / count`` to the four taps of every sample as torchvision's
-backward kernel does.
+region's sample grid in torchvision's order (``sampling_ratio`` 1 or 2: loops unrolled at compile
+time; other ratios and the adaptive ``ceil(roi_size / bins)``: run-time loops). The feature map
+(forward) and its gradient (backward) are addressed channels-last, so the four taps of a sample
+are contiguous runs of channels: coalesced, 4-wide loads, and coalesced ``atomic_add``s in the
+backward pass, which scatters ``grad / count`` times each bilinear weight to the four taps of
+every sample, as torchvision's backward kernel does. The channel block and warp count are picked
+per setting on the first CUDA call by timing three candidates (:func:`_run_tuned`).
 
 Arithmetic. The float32 operations are those torchvision's CUDA kernel compiles to (read off its
 sm_90 SASS): ``start = fma(x1, spatial_scale, -offset)``, sample position
 ``fma(p, bin, start) + ((i + 0.5) * bin) / grid``, the bilinear sum
 ``fma(w4, v4, fma(w3, v3, fma(w2, v2, w1 * v1)))`` accumulated sample by sample, then
-``/ count``; every division IEEE-rounded (``div_rn``). Triton's ``/`` on float32 compiles to the
+``/ count``, every division IEEE-rounded (``div_rn``). Triton's ``/`` on float32 compiles to the
 approximate ``div.full.f32`` (up to 2 ulp): that moved bin sizes and sample positions by an ulp,
-and outputs on unit-variance features by up to 7e-5. With these operations the forward pass
-reproduces torchvision's CUDA output; the contractions are written as explicit ``tl.fma`` so that
-they do not depend on the compiler's choices. (Under ``TRITON_INTERPRET=1`` ``tl.fma`` rounds
-twice, which reproduces torchvision's CPU kernel instead.) The backward pass multiplies by
-``grad / count`` computed once per bin rather than dividing each of the four products (1 ulp of
-a contribution; the order of atomic additions varies from run to run anyway).
+and outputs on unit-variance features by up to 7e-5. The contractions are explicit ``tl.fma``s and
+the kernels are compiled with ``enable_fp_fusion=False``, so that neither Triton nor ptxas fuses
+any other multiply-add; the forward pass then reproduces torchvision's CUDA output. (Under
+``TRITON_INTERPRET=1`` ``tl.fma`` rounds twice, which reproduces torchvision's CPU kernel
+instead.) The backward pass multiplies by ``grad / count`` computed once per bin instead of
+dividing each of the four products (1 ulp of a contribution; the order of the atomic additions
+varies from run to run anyway).
 
 Differentiating twice: the backward kernel is not itself differentiable, so when a graph of the
 backward pass is requested (``create_graph=True``) the gradient is computed by the PyTorch
@@ -32,6 +34,8 @@ implementation, whose autograd graph supports higher derivatives.
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 
 import torch
 import triton
@@ -241,14 +245,16 @@ def _roi_align_backward_kernel(
                 _scatter(image, y, x, mask, width, channels, cs, scaled)
 
 
-# sampling_ratio values compiled into unrolled loops; others are passed at run time.
-_UNROLLED = (1, 2, 3, 4)
+# sampling_ratio values compiled into unrolled loops (3 x 3 unrolled samples spill registers in
+# the forward kernel on sm_90); others are passed at run time.
+_UNROLLED = (1, 2)
 
 # Tile shapes tried on the first call of each kernel and setting (elements per tile, warps):
-# 8 or 4 elements per thread; all compile without register spills on sm_90 (see the tests).
+# 8 or 4 elements per thread; for 7 x 7 bins all compile without register spills on sm_90
+# (ptxas -v: 40-93 registers forward, 48-78 backward).
 _TILES = ((2048, 8), (1024, 4), (1024, 8))
 
-# (kernel, device, dtype, channels, PH, PW, SAMPLES) -> (BLOCK_C, num_warps) chosen by timing.
+# Setting -> (BLOCK_C, num_warps) chosen by timing, see _run_tuned.
 _CHOSEN: dict[tuple, tuple[int, int]] = {}
 
 
@@ -274,39 +280,57 @@ def _samples_mode(sampling_ratio: int) -> int:
 def _run_tuned(kernel, num_rois: int, args: tuple, meta: dict, device, dtype, reset=None) -> None:
     """Launch ``kernel`` over ``(num_rois, channel blocks)`` with the fastest tile shape.
 
-    On the first call for a setting (CUDA only) each candidate is timed on these very
-    arguments (one warm-up, three timed launches); ``reset`` then restores the output buffer
-    before the final launch (the backward kernel accumulates).
+    On the first call for a setting (kernel, device, dtype, channels, output size, sampling,
+    alignment; CUDA only) each candidate of :func:`_candidates` is timed on these very arguments
+    (one warm-up launch, three timed); ``reset`` then restores the output buffer before the real
+    launch (the backward kernel accumulates). Later calls reuse the choice.
     """
     channels = args[3]
     configs = _candidates(channels, meta["BLOCK_BINS"])
-    key = (kernel.fn.__name__ if hasattr(kernel, "fn") else repr(kernel), str(device), dtype)
-    key += (channels, meta["PH"], meta["PW"], meta["SAMPLES"], meta["ALIGNED"])
+    key = (kernel.fn.__name__, str(device), dtype, channels)
+    key += (meta["PH"], meta["PW"], meta["SAMPLES"], meta["ALIGNED"])
 
-    def launch(config: tuple[int, int]) -> None:
+    def launch(config: tuple[int, int], times: int = 1) -> None:
         block_c, num_warps = config
         grid = (num_rois, triton.cdiv(channels, block_c))
-        kernel[grid](*args, **meta, BLOCK_C=block_c, num_warps=num_warps)
+        for _ in range(times):
+            kernel[grid](*args, **meta, BLOCK_C=block_c, num_warps=num_warps, **_no_fp_fusion())
 
     if key not in _CHOSEN:
-        if device.type != "cuda" or len(configs) == 1:
+        if len(configs) == 1 or not _can_time(device):
             _CHOSEN[key] = configs[0]
         else:
             timings = []
             for config in configs:
                 launch(config)  # compiles
-                start = torch.cuda.Event(enable_timing=True)
-                end = torch.cuda.Event(enable_timing=True)
-                start.record()
-                for _ in range(3):
-                    launch(config)
-                end.record()
-                end.synchronize()
-                timings.append(start.elapsed_time(end))
+                timings.append(_elapsed_ms(device, functools.partial(launch, config, 3)))
             _CHOSEN[key] = configs[timings.index(min(timings))]
             if reset is not None:
                 reset()
     launch(_CHOSEN[key])
+
+
+def _no_fp_fusion() -> dict[str, bool]:
+    """Compile without contracting ``a * b + c`` (ours are explicit ``tl.fma``s); the
+    interpreter computes in numpy and takes no compiler options."""
+    if os.environ.get("TRITON_INTERPRET", "0") == "1":
+        return {}
+    return {"enable_fp_fusion": False}
+
+
+def _can_time(device: torch.device) -> bool:
+    return device.type == "cuda"
+
+
+def _elapsed_ms(device: torch.device, fn) -> float:
+    """Milliseconds of GPU time ``fn`` takes on ``device``'s current stream."""
+    start = torch.cuda.Event(enable_timing=True)
+    end = torch.cuda.Event(enable_timing=True)
+    start.record()
+    fn()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end)
 
 
 def roi_align_forward_triton(

@@ -17,9 +17,13 @@ samples are sparse in a large region, gather only the two tap rows of each sampl
 column band, sum them per bin row, then gather the two tap columns of those sums. There is no
 Python loop over regions: regions are bucketed by samples per bin and band size and processed in
 chunks of bounded memory. Autograd differentiates the gathers and products, giving
-torchvision's gradient. On CUDA tensors a Triton kernel
-(:mod:`modernvision.ops._roi_align_triton`) computes the forward pass directly; its backward
-pass re-runs this implementation.
+torchvision's gradient (and higher derivatives). This is the implementation on the CPU, for
+float64, and wherever Triton is missing or ``MODERNVISION_DISABLE_TRITON=1``.
+
+On CUDA tensors (float32/16, bfloat16) Triton kernels (:mod:`modernvision.ops._roi_align_triton`)
+compute the forward pass with torchvision's CUDA arithmetic and the backward pass by scattering
+each sample's bilinear weights with atomic adds, as torchvision does; a second derivative through
+them is taken with this implementation.
 """
 
 from __future__ import annotations

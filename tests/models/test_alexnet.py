@@ -3,7 +3,6 @@
 import pytest
 import torch
 import torchvision
-from torch import nn
 
 from modernvision.analysis import summarize
 from modernvision.layers.lrn import LocalResponseNorm
@@ -11,14 +10,10 @@ from modernvision.models import convert_torchvision_state_dict, create
 from modernvision.models.classification.zfnet import renormalize_filters_
 
 
-def _params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def test_alexnet_tv_param_count_matches_torchvision():
+def test_alexnet_tv_param_count_matches_torchvision(num_params):
     with torch.device("meta"):
         ours, ref = create("alexnet_tv"), torchvision.models.alexnet()
-    assert _params(ours) == _params(ref) == 61_100_840
+    assert num_params(ours) == num_params(ref) == 61_100_840
 
 
 def test_alexnet_tv_converted_weights_give_same_logits():
@@ -35,7 +30,7 @@ def test_converter_refuses_unknown_keys():
         convert_torchvision_state_dict("alexnet_tv", {"features.1.weight": torch.zeros(1)})
 
 
-def test_alexnet_paper_architecture():
+def test_alexnet_paper_architecture(num_params):
     with torch.device("meta"):
         model = create("alexnet")
         stages = model.forward_stages(torch.empty(1, 3, 227, 227))
@@ -60,7 +55,7 @@ def test_alexnet_paper_architecture():
         "c2": (96, 55, 55), "c3": (256, 27, 27), "c4": (256, 13, 13), "c5": (256, 6, 6)}
     # Hand count: 34,944 + 307,456 + 885,120 + 663,936 + 442,624 conv;
     # 37,752,832 + 16,781,312 + 4,097,000 fully connected.
-    assert _params(model) == 60_965_224
+    assert num_params(model) == 60_965_224
     assert [type(m).__name__ for m in model.classifier] == [
         "Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
 
@@ -89,7 +84,7 @@ def test_alexnet_tv_macs_match_torchvision_published_gflops():
     assert macs == pytest.approx(published, rel=0.02)
 
 
-def test_zfnet_matches_figure_3():
+def test_zfnet_matches_figure_3(num_params):
     with torch.device("meta"):
         model = create("zfnet")
         stages = model.forward_stages(torch.empty(1, 3, 224, 224))
@@ -105,7 +100,7 @@ def test_zfnet_matches_figure_3():
     assert tuple(stages["c5"].shape[1:]) == (256, 6, 6)
     assert [n for n, _ in f.named_children()][:3] == ["conv1", "pool1", "norm1"]
     # Hand count: 14,208 + 614,656 + 885,120 + 1,327,488 + 884,992 conv; FC as AlexNet.
-    assert _params(model) == 62_357_608
+    assert num_params(model) == 62_357_608
 
 
 def test_zfnet_renormalises_large_first_layer_filters():
@@ -124,14 +119,10 @@ def test_zfnet_renormalises_large_first_layer_filters():
 
 @pytest.mark.parametrize(("name", "channels", "size"),
                          [("alexnet", 1, 28), ("alexnet_tv", 3, 32), ("zfnet", 1, 32)])
-def test_small_input_every_parameter_gets_a_gradient(name, channels, size):
+def test_small_input_every_parameter_gets_a_gradient(name, channels, size, check_grads):
     model = create(name, num_classes=10, small_input=True, in_channels=channels).train()
-    out = model(torch.randn(2, channels, size, size))
-    assert out.shape == (2, 10) and torch.isfinite(out).all()
-    out.square().sum().backward()
-    for pname, p in model.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all(), pname
-        assert p.grad.abs().sum() > 0, pname
+    x = torch.randn(2, channels, size, size)
+    check_grads(model, x, 10, loss=lambda y: y.square().sum(), nonzero=True)
     stages = model.eval().forward_stages(torch.randn(1, channels, size, size))
     assert [(k, v.shape[1]) for k, v in stages.items()] == [
         (f.name, f.channels) for f in model.feature_info]

@@ -17,45 +17,26 @@ from modernvision.models.classification.efficientnet import (
 )
 
 
-def _randomize_bn(model: nn.Module, seed: int = 1) -> None:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                n = m.num_features
-                m.running_mean.copy_(0.1 * torch.randn(n, generator=g))
-                m.running_var.copy_(0.5 + torch.rand(n, generator=g))
-                m.weight.copy_(0.25 + 0.5 * torch.rand(n, generator=g))
-                m.bias.copy_(0.1 * torch.randn(n, generator=g))
-
-
-def _params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def test_b0_param_count():
+def test_b0_param_count(num_params):
     with torch.device("meta"):
         ours, ref = create("efficientnet_b0"), torchvision.models.efficientnet_b0()
-    assert _params(ours) == _params(ref) == 5_288_548
+    assert num_params(ours) == num_params(ref) == 5_288_548
 
 
 @pytest.mark.parametrize("phi", range(1, 8))
-def test_scaled_variants_match_torchvision(phi):
+def test_scaled_variants_match_torchvision(phi, num_params):
     name = f"efficientnet_b{phi}"
     with torch.device("meta"):
         ours, ref = create(name), getattr(torchvision.models, name)()
-    assert _params(ours) == _params(ref)
+    assert num_params(ours) == num_params(ref)
     ref_bn = next(m for m in ref.modules() if isinstance(m, nn.BatchNorm2d))
     our_bn = next(m for m in ours.modules() if isinstance(m, nn.BatchNorm2d))
     assert (our_bn.eps, our_bn.momentum) == (ref_bn.eps, ref_bn.momentum)
     assert ours.dropout.p == ref.classifier[0].p
 
 
-def test_converted_torchvision_weights_give_same_logits():
-    ref = torchvision.models.efficientnet_b0().eval()
-    _randomize_bn(ref)
-    ours = create("efficientnet_b0").eval()
-    ours.load_state_dict(convert_torchvision_state_dict("efficientnet_b0", ref.state_dict()))
+def test_converted_torchvision_weights_give_same_logits(torchvision_pair):
+    ours, ref = torchvision_pair("efficientnet_b0")
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         assert (ours(x) - ref(x)).abs().max().item() <= 1e-4
@@ -132,16 +113,12 @@ def test_stages():
         assert stages[f.name].shape[1:] == (f.channels, 64 // f.stride, 64 // f.stride)
 
 
-def test_small_input_trains():
+def test_small_input_trains(check_grads):
     model = create("efficientnet_b0", num_classes=10, in_channels=1, small_input=True)
     with torch.no_grad():
         assert model.eval()(torch.randn(1, 1, 28, 28)).shape == (1, 10)
     # Batch 8: every block's branch survives stochastic depth for some sample.
-    out = model.train()(torch.randn(8, 1, 32, 32))
-    assert out.shape == (8, 10) and torch.isfinite(out).all()
-    out.logsumexp(1).sum().backward()
-    for pname, p in model.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all(), pname
+    check_grads(model.train(), torch.randn(8, 1, 32, 32), 10)
 
 
 @pytest.mark.slow

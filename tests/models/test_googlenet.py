@@ -8,30 +8,16 @@ from torch import nn
 from modernvision.analysis import summarize
 from modernvision.layers.inception import InceptionModule, NaiveInceptionModule
 from modernvision.layers.lrn import LocalResponseNorm
-from modernvision.models import convert_torchvision_state_dict, create
+from modernvision.models import create
 from modernvision.models.classification._base import AuxOutput
 
 
-def _params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def _randomize_bn(model: nn.Module) -> None:
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.normal_(0, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0, 0.1)
-
-
 @pytest.mark.parametrize(("aux", "expected"), [(True, 13_004_888), (False, 6_624_904)])
-def test_googlenet_tv_param_count_matches_torchvision(aux, expected):
+def test_googlenet_tv_param_count_matches_torchvision(aux, expected, num_params):
     with torch.device("meta"):
         ours = create("googlenet_tv", aux_logits=aux)
         ref = torchvision.models.googlenet(aux_logits=aux, init_weights=True)
-    assert _params(ours) == _params(ref) == expected
+    assert num_params(ours) == num_params(ref) == expected
 
 
 def test_googlenet_tv_defaults_match_torchvision_weights_none():
@@ -42,13 +28,8 @@ def test_googlenet_tv_defaults_match_torchvision_weights_none():
     assert ours.aux1 is not None and ours.aux2 is not None and not ours.transform_input
 
 
-def test_googlenet_tv_converted_weights_give_same_outputs():
-    ref = torchvision.models.googlenet(init_weights=True).eval()
-    _randomize_bn(ref)
-    with torch.device("meta"):
-        ours = create("googlenet_tv").eval()
-    ours.load_state_dict(convert_torchvision_state_dict("googlenet_tv", ref.state_dict()),
-                         assign=True)
+def test_googlenet_tv_converted_weights_give_same_outputs(torchvision_pair):
+    ours, ref = torchvision_pair("googlenet_tv", skip_init=True, init_weights=True)
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         assert (ours(x) - ref(x)).abs().max().item() <= 1e-4
@@ -122,7 +103,7 @@ def test_paper_googlenet_structure():
         assert aux.dropout.p == 0.7
 
 
-def test_naive_inception_module_is_selectable():
+def test_naive_inception_module_is_selectable(num_params):
     with torch.device("meta"):
         naive = create("googlenet", inception_module="naive", aux_logits=False)
         reduced = create("googlenet", aux_logits=False)
@@ -135,7 +116,7 @@ def test_naive_inception_module_is_selectable():
     # after 3a ... 4,944 after 5b, and the parameters grow fourteen-fold.
     assert naive.inception3a.out_channels == 416
     assert naive.fc.in_features == 4944
-    assert _params(naive) > 10 * _params(reduced)
+    assert num_params(naive) > 10 * num_params(reduced)
     with pytest.raises(ValueError, match="inception_module"):
         create("googlenet", inception_module="wide")
 

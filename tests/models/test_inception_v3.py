@@ -6,20 +6,16 @@ import torchvision
 from torch import nn
 
 from modernvision.analysis import summarize
-from modernvision.models import convert_torchvision_state_dict, create
+from modernvision.models import create
 from modernvision.models.classification._base import AuxOutput
 
 
-def _params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 @pytest.mark.parametrize(("aux", "expected"), [(True, 27_161_264), (False, 23_834_568)])
-def test_param_count_matches_torchvision(aux, expected):
+def test_param_count_matches_torchvision(aux, expected, num_params):
     with torch.device("meta"):
         ours = create("inception_v3", aux_logits=aux)
         ref = torchvision.models.inception_v3(aux_logits=aux, init_weights=True)
-    assert _params(ours) == _params(ref) == expected
+    assert num_params(ours) == num_params(ref) == expected
 
 
 def test_defaults_match_torchvision_weights_none():
@@ -30,19 +26,8 @@ def test_defaults_match_torchvision_weights_none():
     assert ours.AuxLogits is not None and not ours.transform_input
 
 
-def test_converted_torchvision_weights_give_same_outputs():
-    ref = torchvision.models.inception_v3(init_weights=False).eval()
-    with torch.no_grad():  # non-trivial BN statistics, so a mis-mapped BN shows
-        for m in ref.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.normal_(0, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0, 0.1)
-    with torch.device("meta"):
-        ours = create("inception_v3").eval()
-    ours.load_state_dict(convert_torchvision_state_dict("inception_v3", ref.state_dict()),
-                         assign=True)
+def test_converted_torchvision_weights_give_same_outputs(torchvision_pair):
+    ours, ref = torchvision_pair("inception_v3", skip_init=True, init_weights=False)
     x = torch.randn(1, 3, 299, 299)
     with torch.no_grad():
         assert (ours(x) - ref(x)).abs().max().item() <= 1e-4

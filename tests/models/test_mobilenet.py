@@ -3,32 +3,15 @@
 import pytest
 import torch
 import torchvision
-from torch import nn
 from torchvision.models._utils import _make_divisible
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from modernvision.analysis import summarize
-from modernvision.models import convert_torchvision_state_dict, create
+from modernvision.models import create
 from modernvision.models.classification.mobilenet import (
     convert_torchvision_mobilenet_v2,
     make_divisible,
 )
-
-
-def _randomize_bn(model: nn.Module, seed: int = 1) -> None:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                n = m.num_features
-                m.running_mean.copy_(0.1 * torch.randn(n, generator=g))
-                m.running_var.copy_(0.5 + torch.rand(n, generator=g))
-                m.weight.copy_(0.25 + 0.5 * torch.rand(n, generator=g))
-                m.bias.copy_(0.1 * torch.randn(n, generator=g))
-
-
-def _params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def test_make_divisible_matches_torchvision():
@@ -36,37 +19,34 @@ def test_make_divisible_matches_torchvision():
         assert make_divisible(v, 8) == _make_divisible(v, 8)
 
 
-def test_param_count():
+def test_param_count(num_params):
     with torch.device("meta"):
         ours, ref = create("mobilenet_v2"), torchvision.models.mobilenet_v2()
-    assert _params(ours) == _params(ref) == 3_504_872
+    assert num_params(ours) == num_params(ref) == 3_504_872
 
 
-def test_converted_torchvision_weights_give_same_logits():
-    ref = torchvision.models.mobilenet_v2().eval()
-    _randomize_bn(ref)
-    ours = create("mobilenet_v2").eval()
-    ours.load_state_dict(convert_torchvision_state_dict("mobilenet_v2", ref.state_dict()))
+def test_converted_torchvision_weights_give_same_logits(torchvision_pair):
+    ours, ref = torchvision_pair("mobilenet_v2")
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         assert (ours(x) - ref(x)).abs().max().item() <= 1e-4
 
 
 @pytest.mark.parametrize("width_mult", [0.5, 1.4])
-def test_width_multiplier_matches_torchvision(width_mult):
+def test_width_multiplier_matches_torchvision(width_mult, num_params, randomize_bn):
     ref = torchvision.models.mobilenet_v2(width_mult=width_mult).eval()
-    _randomize_bn(ref)
+    randomize_bn(ref)
     ours = create("mobilenet_v2", width_mult=width_mult).eval()
-    assert _params(ours) == _params(ref)
+    assert num_params(ours) == num_params(ref)
     ours.load_state_dict(convert_torchvision_mobilenet_v2(ref.state_dict()))
     x = torch.randn(1, 3, 96, 96)
     with torch.no_grad():
         assert (ours(x) - ref(x)).abs().max().item() <= 1e-4
 
 
-def test_stages_match_torchvision_features():
+def test_stages_match_torchvision_features(randomize_bn):
     ref = torchvision.models.mobilenet_v2().eval()
-    _randomize_bn(ref)
+    randomize_bn(ref)
     # torchvision's features: 0 stem, 1 stage 1, 2-3 stage 2, 4-6 stage 3, 11-13 stage 5, 18 last.
     body = create_feature_extractor(
         ref,
@@ -109,13 +89,9 @@ def test_macs_match_torchvision_gflops():
     assert abs(summary.total_macs / 1e9 - ops) / ops < 0.02
 
 
-def test_small_input_trains():
+def test_small_input_trains(check_grads):
     model = create("mobilenet_v2", num_classes=10, in_channels=1, small_input=True)
     with torch.no_grad():
         assert model.eval()(torch.randn(1, 1, 28, 28)).shape == (1, 10)
-    out = model.train()(torch.randn(2, 1, 32, 32))
-    assert out.shape == (2, 10) and torch.isfinite(out).all()
-    out.logsumexp(1).sum().backward()
-    for pname, p in model.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all(), pname
+    check_grads(model.train(), torch.randn(2, 1, 32, 32), 10)
     assert model.stem.conv.stride == (1, 1)

@@ -8,56 +8,36 @@ from torch import nn
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from modernvision.analysis import summarize
-from modernvision.models import convert_torchvision_state_dict, create
+from modernvision.models import create
 from modernvision.models.backbone import create_backbone
 
 
-def _randomize_bn(model: nn.Module, seed: int = 1) -> None:
-    """Non-trivial BN statistics and affine parameters, so a mis-mapped BN shows."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                n = m.num_features
-                m.running_mean.copy_(0.1 * torch.randn(n, generator=g))
-                m.running_var.copy_(0.5 + torch.rand(n, generator=g))
-                m.weight.copy_(0.25 + 0.5 * torch.rand(n, generator=g))
-                m.bias.copy_(0.1 * torch.randn(n, generator=g))
-
-
-def _params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 @pytest.mark.parametrize(("name", "expected"), [("resnet18", 11_689_512), ("resnet50", 25_557_032)])
-def test_param_count_matches_torchvision(name, expected):
+def test_param_count_matches_torchvision(name, expected, num_params):
     with torch.device("meta"):
         ours, ref = create(name), getattr(torchvision.models, name)()
-    assert _params(ours) == _params(ref) == expected
+    assert num_params(ours) == num_params(ref) == expected
 
 
 @pytest.mark.parametrize("name", ["resnet34", "resnet101", "resnet152"])
-def test_deeper_param_counts_match_torchvision(name):
+def test_deeper_param_counts_match_torchvision(name, num_params):
     with torch.device("meta"):
         ours, ref = create(name), getattr(torchvision.models, name)()
         assert ours(torch.empty(2, 3, 224, 224)).shape == (2, 1000)
-    assert _params(ours) == _params(ref)
+    assert num_params(ours) == num_params(ref)
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet50"])
-def test_converted_torchvision_weights_give_same_logits(name):
-    ref = getattr(torchvision.models, name)().eval()
-    _randomize_bn(ref)
-    ours = create(name).eval()
-    ours.load_state_dict(convert_torchvision_state_dict(name, ref.state_dict()))
+def test_converted_torchvision_weights_give_same_logits(name, torchvision_pair):
+    ours, ref = torchvision_pair(name)
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         assert (ours(x) - ref(x)).abs().max().item() <= 1e-4
 
 
-def test_stages_match_torchvision_intermediate_layers():
+def test_stages_match_torchvision_intermediate_layers(randomize_bn):
     ref = torchvision.models.resnet50().eval()
-    _randomize_bn(ref)
+    randomize_bn(ref)
     body = create_feature_extractor(
         ref, {"relu": "c1", "layer1": "c2", "layer2": "c3", "layer3": "c4", "layer4": "c5"}
     )
@@ -90,35 +70,37 @@ def test_resnet50_receptive_field(stride_in_1x1, rf):
     assert (last.receptive_field, last.jump) == (rf, 32)
 
 
-def test_stride_in_1x1_moves_the_stride():
+def test_stride_in_1x1_moves_the_stride(num_params):
     paper, v15 = create("resnet50", stride_in_1x1=True), create("resnet50")
     assert (paper.layer2[0].conv1.stride, paper.layer2[0].conv2.stride) == ((2, 2), (1, 1))
     assert (v15.layer2[0].conv1.stride, v15.layer2[0].conv2.stride) == ((1, 1), (2, 2))
-    assert _params(paper) == _params(v15)
+    assert num_params(paper) == num_params(v15)
 
 
 def _projection_params(c_in: int, c_out: int) -> int:
     return c_in * c_out + 2 * c_out  # 1x1 conv without bias + BN weight and bias
 
 
-def test_shortcut_options_parameter_counts():
-    b = _params(create("resnet50"))
+def test_shortcut_options_parameter_counts(num_params):
+    b = num_params(create("resnet50"))
     # Option B projects in the first block of every stage (64->256, 256->512, ...).
     first = [(64, 256), (256, 512), (512, 1024), (1024, 2048)]
-    assert _params(create("resnet50", shortcut="A")) == b - sum(
+    assert num_params(create("resnet50", shortcut="A")) == b - sum(
         _projection_params(i, o) for i, o in first
     )
     # Option C projects in every other block too (c -> c).
     rest = [(256, 2), (512, 3), (1024, 5), (2048, 2)]
-    assert _params(create("resnet50", shortcut="C")) == b + sum(
+    assert num_params(create("resnet50", shortcut="C")) == b + sum(
         n * _projection_params(c, c) for c, n in rest
     )
 
 
-def test_plain_net_has_no_shortcuts():
+def test_plain_net_has_no_shortcuts(num_params):
     plain, res = create("plain18"), create("resnet18")
-    projections = sum(_params(m.downsample) for m in res.modules() if getattr(m, "downsample", 0))
-    assert _params(plain) == 11_689_512 - projections
+    projections = sum(
+        num_params(m.downsample) for m in res.modules() if getattr(m, "downsample", 0)
+    )
+    assert num_params(plain) == 11_689_512 - projections
     assert all(getattr(m, "downsample", None) is None for m in plain.modules())
     # A plain block is conv-bn-relu-conv-bn-relu with nothing added.
     block = plain.layer1[0].eval()
@@ -128,27 +110,18 @@ def test_plain_net_has_no_shortcuts():
         assert torch.allclose(block(x), want)
 
 
-def _check_grads(model: nn.Module, x: torch.Tensor, num_classes: int) -> None:
-    out = model(x)
-    assert out.shape == (x.shape[0], num_classes) and torch.isfinite(out).all()
-    out.logsumexp(1).sum().backward()
-    for pname, p in model.named_parameters():
-        assert p.grad is not None, pname
-        assert torch.isfinite(p.grad).all(), pname
-
-
 @pytest.mark.parametrize(
     ("name", "kwargs"),
     [("resnet18", {}), ("plain18", {}), ("resnet18", {"shortcut": "A"})],
 )
-def test_small_input_trains(name, kwargs):
+def test_small_input_trains(name, kwargs, check_grads):
     model = create(name, num_classes=10, in_channels=1, small_input=True, **kwargs)
-    _check_grads(model, torch.randn(2, 1, 28, 28), 10)
+    check_grads(model, torch.randn(2, 1, 28, 28), 10)
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"stride_in_1x1": True, "shortcut": "C"}])
-def test_resnet50_every_parameter_gets_a_gradient(kwargs):
-    _check_grads(create("resnet50", num_classes=10, **kwargs), torch.randn(2, 3, 32, 32), 10)
+def test_resnet50_every_parameter_gets_a_gradient(kwargs, check_grads):
+    check_grads(create("resnet50", num_classes=10, **kwargs), torch.randn(2, 3, 32, 32), 10)
 
 
 def test_resnet50_small_input_shape():

@@ -3,40 +3,23 @@
 import pytest
 import torch
 import torchvision
-from torch import nn
 
 from modernvision.analysis import summarize
-from modernvision.models import convert_torchvision_state_dict, create
+from modernvision.models import create
 
 
-def _randomize_bn(model: nn.Module, seed: int = 1) -> None:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                n = m.num_features
-                m.running_mean.copy_(0.1 * torch.randn(n, generator=g))
-                m.running_var.copy_(0.5 + torch.rand(n, generator=g))
-                m.weight.copy_(0.25 + 0.5 * torch.rand(n, generator=g))
-                m.bias.copy_(0.1 * torch.randn(n, generator=g))
-
-
-def _params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def test_resnext50_param_count():
+def test_resnext50_param_count(num_params):
     with torch.device("meta"):
         ours, ref = create("resnext50_32x4d"), torchvision.models.resnext50_32x4d()
-    assert _params(ours) == _params(ref) == 25_028_904
+    assert num_params(ours) == num_params(ref) == 25_028_904
 
 
 @pytest.mark.parametrize("name", ["resnext101_32x8d", "resnext101_64x4d"])
-def test_resnext101_param_counts(name):
+def test_resnext101_param_counts(name, num_params):
     with torch.device("meta"):
         ours, ref = create(name), getattr(torchvision.models, name)()
         assert ours(torch.empty(1, 3, 224, 224)).shape == (1, 1000)
-    assert _params(ours) == _params(ref)
+    assert num_params(ours) == num_params(ref)
 
 
 def test_cardinality_and_group_width():
@@ -47,11 +30,8 @@ def test_cardinality_and_group_width():
     assert {c.groups for c in widths} == {32}
 
 
-def test_converted_torchvision_weights_give_same_logits():
-    ref = torchvision.models.resnext50_32x4d().eval()
-    _randomize_bn(ref)
-    ours = create("resnext50_32x4d").eval()
-    ours.load_state_dict(convert_torchvision_state_dict("resnext50_32x4d", ref.state_dict()))
+def test_converted_torchvision_weights_give_same_logits(torchvision_pair):
+    ours, ref = torchvision_pair("resnext50_32x4d")
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         assert (ours(x) - ref(x)).abs().max().item() <= 1e-4
@@ -63,13 +43,8 @@ def test_macs_match_torchvision_gflops():
     assert abs(summary.total_macs / 1e9 - ops) / ops < 0.02
 
 
-def test_every_parameter_gets_a_gradient():
-    model = create("resnext50_32x4d", num_classes=10)
-    out = model(torch.randn(2, 3, 32, 32))
-    assert out.shape == (2, 10) and torch.isfinite(out).all()
-    out.logsumexp(1).sum().backward()
-    for pname, p in model.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all(), pname
+def test_every_parameter_gets_a_gradient(check_grads):
+    check_grads(create("resnext50_32x4d", num_classes=10), torch.randn(2, 3, 32, 32), 10)
 
 
 def test_small_input_shape():

@@ -2,20 +2,15 @@
 
 import torch
 import torchvision
-from torch import nn
 
 from modernvision.layers.squeeze_excite import SqueezeExcite
 from modernvision.models import create
 
 
-def _params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def test_se_resnet50_param_count():
+def test_se_resnet50_param_count(num_params):
     with torch.device("meta"):
         model = create("se_resnet50")
-    n = _params(model)
+    n = num_params(model)
     assert round(n / 1e6, 2) == 28.09  # mmpretrain's SE-ResNet-50 table
     # By hand: each bottleneck with C output channels adds FC C->C/16 and C/16->C with biases.
     se = sum(
@@ -48,13 +43,8 @@ def test_se_position_and_ratio():
     assert block.se.fc1.in_channels == 1024 and block.se.fc1.out_channels == 1024 // 16
 
 
-def test_every_parameter_gets_a_gradient():
-    model = create("se_resnet50", num_classes=10)
-    out = model(torch.randn(2, 3, 32, 32))
-    assert out.shape == (2, 10) and torch.isfinite(out).all()
-    out.logsumexp(1).sum().backward()
-    for pname, p in model.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all(), pname
+def test_every_parameter_gets_a_gradient(check_grads):
+    check_grads(create("se_resnet50", num_classes=10), torch.randn(2, 3, 32, 32), 10)
 
 
 def test_small_input_shape():
@@ -63,11 +53,11 @@ def test_small_input_shape():
         assert model(torch.randn(1, 1, 28, 28)).shape == (1, 10)
 
 
-def test_deeper_variants_build():
+def test_deeper_variants_build(num_params):
     with torch.device("meta"):
         ours = create("se_resnet101")
         assert ours(torch.empty(1, 3, 224, 224)).shape == (1, 1000)
-    assert _params(ours) == 44_549_160 + sum(
+    assert num_params(ours) == 44_549_160 + sum(
         k * (2 * c * (c // 16) + c // 16 + c)
         for c, k in [(256, 3), (512, 4), (1024, 23), (2048, 3)]
     )

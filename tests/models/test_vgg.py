@@ -12,17 +12,13 @@ from modernvision.models.classification.vgg import deepen
 NAMES = ["vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"]
 
 
-def _params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 @pytest.mark.parametrize("name", NAMES)
-def test_param_count_matches_torchvision(name):
+def test_param_count_matches_torchvision(name, num_params):
     with torch.device("meta"):
         ours, ref = create(name), getattr(torchvision.models, name)()
-    assert _params(ours) == _params(ref)
+    assert num_params(ours) == num_params(ref)
     if name == "vgg16":
-        assert _params(ours) == 138_357_544
+        assert num_params(ours) == 138_357_544
 
 
 def test_table_1_depths():
@@ -39,18 +35,8 @@ def test_table_1_depths():
 
 
 @pytest.mark.parametrize(("name", "size"), [("vgg16", 224), ("vgg11_bn", 64)])
-def test_converted_torchvision_weights_give_same_logits(name, size):
-    ref = getattr(torchvision.models, name)().eval()
-    with torch.no_grad():  # non-trivial BN statistics, so a mis-mapped BN shows
-        for m in ref.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.normal_(0, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0, 0.1)
-    with torch.device("meta"):  # skip our own init: every tensor comes from torchvision's
-        ours = create(name).eval()
-    ours.load_state_dict(convert_torchvision_state_dict(name, ref.state_dict()), assign=True)
+def test_converted_torchvision_weights_give_same_logits(name, size, torchvision_pair):
+    ours, ref = torchvision_pair(name, skip_init=True)
     x = torch.randn(1, 3, size, size)
     with torch.no_grad():
         assert (ours(x) - ref(x)).abs().max().item() <= 1e-4
@@ -130,13 +116,9 @@ def test_output_shapes(name):
 
 
 @pytest.mark.parametrize(("name", "channels", "size"), [("vgg11", 1, 28), ("vgg13_bn", 3, 16)])
-def test_small_input_every_parameter_gets_a_gradient(name, channels, size):
+def test_small_input_every_parameter_gets_a_gradient(name, channels, size, check_grads):
     model = create(name, num_classes=10, small_input=True, in_channels=channels).train()
-    out = model(torch.randn(2, channels, size, size))
-    assert out.shape == (2, 10) and torch.isfinite(out).all()
-    out.square().sum().backward()
-    for pname, p in model.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all(), pname
+    check_grads(model, torch.randn(2, channels, size, size), 10, loss=lambda y: y.square().sum())
     stages = model.eval().forward_stages(torch.randn(1, channels, size, size))
     assert [(k, v.shape[1]) for k, v in stages.items()] == [
         (f.name, f.channels) for f in model.feature_info]

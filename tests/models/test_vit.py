@@ -15,10 +15,6 @@ from modernvision.models.classification.vit import (
 )
 
 
-def _params(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def _randomize_head(model: torch.nn.Module) -> None:
     # torchvision starts the head at zero, which would make every logit 0.
     with torch.no_grad():
@@ -27,18 +23,18 @@ def _randomize_head(model: torch.nn.Module) -> None:
         model.class_token.normal_(0, 0.02)
 
 
-def test_vit_b_16_param_count():
+def test_vit_b_16_param_count(num_params):
     with torch.device("meta"):
         ours, ref = create("vit_b_16"), torchvision.models.vit_b_16()
-    assert _params(ours) == _params(ref) == 86_567_656
+    assert num_params(ours) == num_params(ref) == 86_567_656
 
 
 @pytest.mark.parametrize("name", ["vit_b_32", "vit_l_16", "vit_l_32"])
-def test_other_param_counts(name):
+def test_other_param_counts(name, num_params):
     with torch.device("meta"):
         ours, ref = create(name), getattr(torchvision.models, name)()
         assert ours(torch.empty(1, 3, 224, 224)).shape == (1, 1000)
-    assert _params(ours) == _params(ref)
+    assert num_params(ours) == num_params(ref)
 
 
 def test_converted_torchvision_weights_give_same_logits():
@@ -106,17 +102,12 @@ def test_single_scale_feature_map():
 
 
 @pytest.mark.parametrize(("size", "kwargs"), [(32, {}), (28, {"image_size": 28})])
-def test_vit_tiny_small_input_trains(size, kwargs):
+def test_vit_tiny_small_input_trains(size, kwargs, check_grads):
     model = create("vit_tiny", num_classes=10, in_channels=1, small_input=True, **kwargs)
     assert model.patch_size == 4 and model.pos_embed.shape == (1, 1 + (size // 4) ** 2, 192)
     with torch.no_grad():
         model.head.weight.normal_(0, 0.02)  # the zero-initialised head would get no input grads
-    out = model(torch.randn(2, 1, size, size))
-    assert out.shape == (2, 10) and torch.isfinite(out).all()
-    out.logsumexp(1).sum().backward()
-    for pname, p in model.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all(), pname
-        assert p.grad.abs().sum() > 0, pname
+    check_grads(model, torch.randn(2, 1, size, size), 10, nonzero=True)
 
 
 def test_errors_are_clear():

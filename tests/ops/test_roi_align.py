@@ -1,4 +1,8 @@
-"""RoIAlign against torchvision.ops.roi_align: values (atol 1e-5), gradients, gradcheck, errors."""
+"""RoIAlign against torchvision.ops.roi_align: values (atol 1e-5), gradients, gradcheck and
+gradgradcheck, errors; on CUDA (marked gpu) the Triton kernels against torchvision's CUDA kernels.
+"""
+
+import functools
 
 import pytest
 import torch
@@ -74,9 +78,17 @@ def test_roi_align_gradcheck_float64():
         dtype=torch.float64,
     )
     for sampling_ratio, aligned in [(-1, False), (2, True)]:
-        assert torch.autograd.gradcheck(
-            lambda t, r=sampling_ratio, a=aligned: ops.roi_align(t, rois, (3, 2), 0.7, r, a), (x,)
+        fn = functools.partial(
+            ops.roi_align,
+            boxes=rois,
+            output_size=(3, 2),
+            spatial_scale=0.7,
+            sampling_ratio=sampling_ratio,
+            aligned=aligned,
         )
+        assert torch.autograd.gradcheck(fn, (x,))
+        # Linear in the input: the second derivative is zero, and must be computable.
+        assert torch.autograd.gradgradcheck(fn, (x,))
 
 
 def test_roi_align_empty_inputs():
@@ -109,16 +121,38 @@ def test_roi_align_errors():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_roi_align_equals_torchvision():
+    # The Triton kernels repeat torchvision's CUDA float32 operations: the same output bits.
     for aligned in (False, True):
-        for sampling_ratio in (-1, 2):
+        for sampling_ratio in (-1, 2, 5):
             x, rois, scale = make_case(1, channels=40, num_rois=50)
             x, rois = x.cuda().requires_grad_(), rois.cuda()
             expected = torchvision.ops.roi_align(x, rois, 7, scale, sampling_ratio, aligned)
             ours = ops.roi_align(x, rois, 7, scale, sampling_ratio, aligned)
-            torch.testing.assert_close(ours, expected, atol=1e-5, rtol=0)
+            torch.testing.assert_close(ours, expected, atol=1e-6, rtol=0)
             g_ref = torch.autograd.grad(expected.sum(), x)[0]
             g_ours = torch.autograd.grad(ours.sum(), x)[0]
             torch.testing.assert_close(g_ours, g_ref, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_roi_align_channels_last_and_double_backward():
+    x, rois, scale = make_case(2, channels=32, num_rois=20)
+    x, rois = x.cuda(), rois.cuda()
+    grad_out = torch.randn(rois.shape[0], 32, 4, 4, device="cuda", requires_grad=True)
+    x_cl = x.contiguous(memory_format=torch.channels_last).requires_grad_()
+    out = ops.roi_align(x_cl, rois, 4, scale, 2, True)
+    (grad,) = torch.autograd.grad(out, x_cl, grad_out, create_graph=True)
+    ref = x.clone().requires_grad_()
+    (grad_ref,) = torch.autograd.grad(
+        torchvision.ops.roi_align(ref, rois, 4, scale, 2, True), ref, grad_out
+    )
+    torch.testing.assert_close(grad, grad_ref, atol=1e-5, rtol=1e-5)
+    # d<grad, v>/d(grad_out) is RoIAlign applied to v (the gradient is linear in grad_out).
+    v = torch.randn_like(x)
+    (second,) = torch.autograd.grad((grad * v).sum(), grad_out)
+    expected = torchvision.ops.roi_align(v, rois, 4, scale, 2, True)
+    torch.testing.assert_close(second, expected, atol=1e-5, rtol=1e-5)
 
 
 def test_both_evaluation_strategies_equal_torchvision(monkeypatch):

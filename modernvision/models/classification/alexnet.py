@@ -44,12 +44,16 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
-import torch
-from torch import Tensor, nn
+from torch import nn
 
 from modernvision.layers.conv import ConvNormAct
 from modernvision.layers.lrn import LocalResponseNorm
-from modernvision.models.classification._base import Classifier, FeatureInfo
+from modernvision.models.classification._family import (
+    PooledFeaturesClassifier,
+    check_positive_ints,
+    deepest_per_stride,
+    smallest_input,
+)
 from modernvision.models.registry import StateDict, register_model
 
 
@@ -135,18 +139,7 @@ ALEXNET_TV = AlexNetConfig(
 )
 
 
-def _out_size(n: int, kernel: int, stride: int, padding: int, ceil_mode: bool = False) -> int:
-    span = n + 2 * padding - kernel
-    if span < 0:
-        return 0
-    out = (-(-span // stride) if ceil_mode else span // stride) + 1
-    # As in torch: with ceil_mode the last window must start inside the (left-padded) input.
-    if ceil_mode and (out - 1) * stride >= n + padding:
-        out -= 1
-    return out
-
-
-class AlexNet(Classifier):
+class AlexNet(PooledFeaturesClassifier):
     """AlexNet family: ``features`` (conv1..conv5 with LRN and pools) then ``classifier``.
 
     Layers are named as in the paper and Caffe: ``features.conv1`` (a ConvNormAct without
@@ -161,6 +154,8 @@ class AlexNet(Classifier):
         dropout: dropout probability in the classifier.
     """
 
+    _size_hint = "small_input=True builds a variant for 28x28 / 32x32"
+
     def __init__(
         self,
         config: AlexNetConfig,
@@ -171,7 +166,7 @@ class AlexNet(Classifier):
         dropout: float = 0.5,
     ) -> None:
         super().__init__()
-        _check_positive(in_channels=in_channels, num_classes=num_classes)
+        check_positive_ints(in_channels=in_channels, num_classes=num_classes)
         if small_input:
             config = config.for_small_input()
         self.config, self.num_classes, self.in_channels = config, num_classes, in_channels
@@ -210,17 +205,10 @@ class AlexNet(Classifier):
                                       num_classes, dropout, config.dropout_before_fc)
 
         # The deepest layer at each stride is that stride's stage ("c2" = stride 4, ...).
-        self._stage_ends: dict[str, str] = {}
-        last_at: dict[int, str] = {}
-        for name, (s, _) in stride_after.items():
-            last_at[s] = name
-        self.feature_info = []
-        for s, name in sorted(last_at.items()):
-            if s >= 2:
-                stage = f"c{s.bit_length() - 1}"
-                self._stage_ends[name] = stage
-                self.feature_info.append(FeatureInfo(stage, stride_after[name][1], s))
-        self.min_input_size = _min_input_size(min_size)
+        self._stage_ends, self.feature_info = deepest_per_stride(
+            (name, s, ch) for name, (s, ch) in stride_after.items()
+        )
+        self.min_input_size = smallest_input(min_size, 4096)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -240,26 +228,6 @@ class AlexNet(Classifier):
                 nn.init.normal_(layer.weight, 0.0, self.config.init_std)
                 nn.init.constant_(layer.bias, 1.0 if name in self.config.unit_bias else 0.0)
 
-    def _check_input(self, x: Tensor) -> None:
-        _check_image_batch(x, self.in_channels, self.min_input_size)
-
-    def forward_features(self, x: Tensor) -> Tensor:
-        self._check_input(x)
-        return self.features(x)
-
-    def forward_head(self, x: Tensor) -> Tensor:
-        x = torch.flatten(self.avgpool(x), 1)  # (B, C, g, g) -> (B, C*g*g)
-        return self.classifier(x)
-
-    def forward_stages(self, x: Tensor) -> dict[str, Tensor]:
-        self._check_input(x)
-        out = {}
-        for name, layer in self.features.named_children():
-            x = layer(x)
-            if name in self._stage_ends:
-                out[self._stage_ends[name]] = x
-        return out
-
 
 def _classifier(in_features: int, width: int, num_classes: int, dropout: float,
                 dropout_before_fc: bool) -> nn.Sequential:
@@ -273,37 +241,6 @@ def _classifier(in_features: int, width: int, num_classes: int, dropout: float,
             layers[f"drop{i}"] = nn.Dropout(dropout)
     layers["fc8"] = nn.Linear(width, num_classes)
     return nn.Sequential(layers)
-
-
-def _min_input_size(layers: list[tuple[int, int, int, bool]]) -> int:
-    """Smallest square input for which every conv/pool still has an output."""
-    for n in range(1, 4096):
-        size = n
-        for kernel, stride, padding, ceil_mode in layers:
-            size = _out_size(size, kernel, stride, padding, ceil_mode)
-            if size < 1:
-                break
-        else:
-            return n
-    raise ValueError("no input size up to 4096 fits this network")
-
-
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
-def _check_image_batch(x: Tensor, in_channels: int, min_size: int) -> None:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"x must be a Tensor of shape (B, C, H, W), got {type(x).__name__}")
-    if x.dim() != 4 or x.shape[1] != in_channels:
-        raise ValueError(
-            f"x must have shape (B, {in_channels}, H, W), got {tuple(x.shape)}")
-    if min(x.shape[-2:]) < min_size:
-        raise ValueError(
-            f"x is {x.shape[-2]}x{x.shape[-1]} but this network needs at least "
-            f"{min_size}x{min_size} (small_input=True builds a variant for 28x28 / 32x32)")
 
 
 def convert_torchvision_alexnet(state_dict: StateDict) -> StateDict:

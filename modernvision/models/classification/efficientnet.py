@@ -41,14 +41,18 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Literal
 
-import torch
-from torch import Tensor, nn
+from torch import nn
 
 from modernvision.layers.conv import ConvNormAct
 from modernvision.layers.residual import InvertedResidual
-from modernvision.models.classification._base import Classifier, FeatureInfo
-from modernvision.models.classification._family import apply_overrides, check_images
-from modernvision.models.classification.mobilenet import _stage_names, make_divisible
+from modernvision.models.classification._family import (
+    CONV_NORM_ACT,
+    StemStagesHeadClassifier,
+    apply_overrides,
+    convert_torchvision_features,
+    init_fan_out,
+)
+from modernvision.models.classification.mobilenet import make_divisible
 from modernvision.models.registry import StateDict, register_model
 
 __all__ = [
@@ -216,7 +220,7 @@ def format_compound_scaling_table() -> str:
     return "\n".join(lines)
 
 
-class EfficientNet(Classifier):
+class EfficientNet(StemStagesHeadClassifier):
     """EfficientNet built from an :class:`EfficientNetConfig`.
 
     Args:
@@ -280,51 +284,13 @@ class EfficientNet(Classifier):
         self.head = ConvNormAct(channels, self.num_features, 1, norm_layer=norm, act_layer=nn.SiLU)
         self.dropout = nn.Dropout(config.dropout, inplace=True)
         self.fc = nn.Linear(self.num_features, num_classes)
+        self._set_feature_info(strides, stage_channels, stem_stride)
+        init_fan_out(self, linear=_init_linear)
 
-        nominal = [s * 2 // stem_stride for s in strides]
-        self._stage_names = _stage_names(nominal, nominal[-1])
-        self.feature_info = [
-            FeatureInfo(
-                name,
-                self.num_features if i == -1 else stage_channels[i],
-                strides[-1] if i == -1 else strides[i],
-            )
-            for i, name in sorted(self._stage_names.items(), key=lambda kv: kv[1])
-        ]
 
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                bound = 1.0 / math.sqrt(m.out_features)
-                nn.init.uniform_(m.weight, -bound, bound)
-                nn.init.zeros_(m.bias)
-
-    def forward_features(self, x: Tensor) -> Tensor:
-        """Images ``(B, C, H, W)`` -> the final 1x1 convolution's map ``(B, F, H/32, W/32)``."""
-        check_images(x, self.in_channels, type(self).__name__)
-        return self.head(self.stages(self.stem(x)))
-
-    def forward_head(self, x: Tensor) -> Tensor:
-        """Feature map -> logits: global average pool, dropout, linear."""
-        x = torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
-        return self.fc(self.dropout(x))
-
-    def forward_stages(self, x: Tensor) -> dict[str, Tensor]:
-        check_images(x, self.in_channels, type(self).__name__)
-        out: dict[str, Tensor] = {}
-        x = self.stem(x)
-        for i, stage in enumerate(self.stages):
-            x = stage(x)
-            if i in self._stage_names:
-                out[self._stage_names[i]] = x
-        out[self._stage_names[-1]] = self.head(x)
-        return dict(sorted(out.items()))
+def _init_linear(m: nn.Linear) -> None:
+    bound = 1.0 / math.sqrt(m.out_features)
+    nn.init.uniform_(m.weight, -bound, bound)
 
 
 def efficientnet(
@@ -360,32 +326,23 @@ def convert_torchvision_efficientnet(state_dict: StateDict) -> StateDict:
     last conv, ``classifier.1`` linear.
     """
     indices = {int(k.split(".")[1]) for k in state_dict if k.startswith("features.")}
-    last = max(indices, default=0)
-    out: StateDict = {}
-    for key, value in state_dict.items():
-        m = re.fullmatch(r"features\.(\d+)\.(.+)", key)
-        if key.startswith("classifier.1."):
-            new = "fc." + key[len("classifier.1.") :]
-        elif m is None:
+
+    def rename_block(key: str, index: str, rest: str) -> str:
+        bm = re.fullmatch(r"(\d+)\.block\.(\d+)\.(.+)", rest)
+        if bm is None:
             raise KeyError(f"unexpected key {key!r} in a torchvision efficientnet state dict")
-        elif int(m[1]) in (0, last):
-            part = "stem" if int(m[1]) == 0 else "head"
-            new = f"{part}.{_CNA[m[2][0]]}.{m[2][2:]}"
-        else:
-            bm = re.fullmatch(r"(\d+)\.block\.(\d+)\.(.+)", m[2])
-            if bm is None:
-                raise KeyError(f"unexpected key {key!r} in a torchvision efficientnet state dict")
-            block, layer, rest = bm[1], bm[2], bm[3]
-            expands = f"features.{m[1]}.{block}.block.3.0.weight" in state_dict
-            name = (_EXPAND if expands else _NO_EXPAND)[layer]
-            if name != "se":  # Conv2dNormActivation: 0 conv, 1 bn
-                rest = f"{_CNA[rest[0]]}.{rest[2:]}"
-            new = f"stages.{int(m[1]) - 1}.{block}.{name}.{rest}"
-        out[new] = value
-    return out
+        block, layer, rest = bm[1], bm[2], bm[3]
+        expands = f"features.{index}.{block}.block.3.0.weight" in state_dict
+        name = (_EXPAND if expands else _NO_EXPAND)[layer]
+        if name != "se":  # Conv2dNormActivation: 0 conv, 1 bn
+            rest = f"{CONV_NORM_ACT[rest[0]]}.{rest[2:]}"
+        return f"stages.{int(index) - 1}.{block}.{name}.{rest}"
+
+    return convert_torchvision_features(
+        state_dict, last=max(indices, default=0), model="efficientnet", rename_block=rename_block
+    )
 
 
-_CNA = {"0": "conv", "1": "bn", "2": "act"}
 _EXPAND = {"0": "expand", "1": "depthwise", "2": "se", "3": "project"}
 _NO_EXPAND = {"0": "depthwise", "1": "se", "2": "project"}
 

@@ -48,7 +48,11 @@ from torch import Tensor, nn
 from modernvision.layers.conv import ConvNormAct, NormLayer
 from modernvision.layers.inception import InceptionModule, NaiveInceptionModule
 from modernvision.layers.lrn import LocalResponseNorm
-from modernvision.models.classification._base import AuxOutput, Classifier, FeatureInfo
+from modernvision.models.classification._family import (
+    TappedBodyClassifier,
+    check_positive_ints,
+    smallest_input,
+)
 from modernvision.models.registry import register_model
 
 
@@ -148,7 +152,7 @@ class InceptionAux(nn.Module):
         return self.fc2(self.dropout(self.act(self.fc1(x))))
 
 
-class GoogLeNet(Classifier):
+class GoogLeNet(TappedBodyClassifier):
     """GoogLeNet family. Module names are torchvision's (``conv1``, ``inception3a``, ``aux1``).
 
     Stages (``forward_stages``): ``c1`` = conv1 (stride 2), ``c2`` = the stem's last conv
@@ -165,6 +169,8 @@ class GoogLeNet(Classifier):
         dropout: overrides ``config.dropout`` when given.
     """
 
+    _size_hint = "small_input=True builds a variant for 28x28 / 32x32"
+
     def __init__(
         self,
         config: GoogLeNetConfig,
@@ -178,9 +184,7 @@ class GoogLeNet(Classifier):
         dropout: float | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("num_classes", num_classes)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_positive_ints(in_channels=in_channels, num_classes=num_classes)
         if inception_module not in ("reduced", "naive"):
             raise ValueError(
                 f"inception_module must be 'reduced' or 'naive', got {inception_module!r}")
@@ -222,29 +226,17 @@ class GoogLeNet(Classifier):
                 channels = block.out_channels
                 aux_channels[f"inception{number}{letter}"] = channels
 
-        self._body: list[str] = []
-        self._stage_ends: dict[str, str] = {}
-        self.feature_info = []
-        stride, last_at = 1, {}
-        for name, module, factor in body:
-            self.add_module(name, module)
-            self._body.append(name)
-            stride *= factor
-            if isinstance(module, (ConvNormAct, InceptionModule, NaiveInceptionModule)):
-                last_at[stride] = (name, module.out_channels)
-        for s, (name, ch) in sorted(last_at.items()):
-            if s >= 2:
-                self._stage_ends[name] = f"c{s.bit_length() - 1}"
-                self.feature_info.append(FeatureInfo(f"c{s.bit_length() - 1}", ch, s))
+        stage_types = (ConvNormAct, InceptionModule, NaiveInceptionModule)
+        self._add_body(body, lambda m: isinstance(m, stage_types))
 
-        self._aux_names: dict[str, str] = {}
+        self._aux_heads: dict[str, str] = {}
         for i, tap in enumerate(config.aux_after if aux_logits else (), start=1):
             if tap not in aux_channels:
                 raise ValueError(f"aux_after names {tap!r}, not one of {list(aux_channels)}")
             self.add_module(f"aux{i}", InceptionAux(
                 aux_channels[tap], num_classes, norm_layer=norm, dropout=config.dropout_aux,
                 adaptive_pool=config.aux_adaptive_pool or small_input))
-            self._aux_names[tap] = f"aux{i}"
+            self._aux_heads[tap] = f"aux{i}"
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(config.dropout if dropout is None else dropout)
         self.fc = nn.Linear(channels, num_classes)
@@ -256,12 +248,9 @@ class GoogLeNet(Classifier):
 
     def _min_input_size(self, small_input: bool) -> int:
         """Smallest square input every max pool accepts."""
-        for n in range(1, 1024):
-            size = n if small_input else _pool_out(_pool_out(n, 7, 2, 3), 3, 2, ceil=True)
-            size = _pool_out(_pool_out(size, 3, 2, ceil=True), 3, 2, ceil=True)  # pools 2, 3
-            if _pool_out(size, self.config.pool4_kernel, 2, ceil=True) >= 1:
-                return n
-        raise ValueError("no input size up to 1024 fits this network")
+        stem = [] if small_input else [(7, 2, 3, False), (3, 2, 0, True)]  # conv1, pool 1
+        pools = [(3, 2, 0, True), (3, 2, 0, True), (self.config.pool4_kernel, 2, 0, True)]
+        return smallest_input(stem + pools, 1024)
 
     def _init_weights(self) -> None:
         std = self.config.init_std
@@ -276,68 +265,14 @@ class GoogLeNet(Classifier):
             is_output = name == "fc" or name.endswith(".fc2")
             nn.init.constant_(module.bias, 0.0 if is_output else 0.2)
 
-    def _check_input(self, x: Tensor) -> None:
-        if not isinstance(x, Tensor):
-            raise TypeError(f"x must be a Tensor of shape (B, C, H, W), got {type(x).__name__}")
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"x must have shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
-        if min(x.shape[-2:]) < self.min_input_size:
-            raise ValueError(
-                f"x is {x.shape[-2]}x{x.shape[-1]} but this network needs at least "
-                f"{self.min_input_size}x{self.min_input_size} (small_input=True builds a "
-                f"variant for 28x28 / 32x32)")
-
-    def _transform(self, x: Tensor) -> Tensor:
-        if not self.transform_input:
-            return x
-        # x was normalised with ImageNet's mean/std; re-normalise to mean 0.5, std 0.5.
-        mean = x.new_tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-        std = x.new_tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-        return (x * std + mean - 0.5) / 0.5
-
-    def _run_body(self, x: Tensor, with_aux: bool) -> tuple[Tensor, list[Tensor], dict]:
-        self._check_input(x)
-        x = self._transform(x)
-        aux, stages = [], {}
-        for name in self._body:
-            x = getattr(self, name)(x)
-            if with_aux and name in self._aux_names:
-                aux.append(getattr(self, self._aux_names[name])(x))
-            if name in self._stage_ends:
-                stages[self._stage_ends[name]] = x
-        return x, aux, stages
-
-    def forward_features(self, x: Tensor) -> Tensor:
-        return self._run_body(x, with_aux=False)[0]
-
     def forward_head(self, x: Tensor) -> Tensor:
         x = torch.flatten(self.avgpool(x), 1)  # (B, C, 1, 1) -> (B, C)
         return self.fc(self.dropout(x))
-
-    def forward_stages(self, x: Tensor) -> dict[str, Tensor]:
-        return self._run_body(x, with_aux=False)[2]
-
-    def forward(self, x: Tensor) -> Tensor | AuxOutput:
-        with_aux = self.training and bool(self._aux_names)
-        features, aux, _ = self._run_body(x, with_aux)
-        logits = self.forward_head(features)
-        return AuxOutput(logits, aux, self.aux_weight) if with_aux else logits
 
 
 def _row(spec: InceptionSpec) -> tuple[int, ...]:
     return (spec.ch1x1, spec.ch3x3_reduce, spec.ch3x3, spec.ch5x5_reduce, spec.ch5x5,
             spec.pool_proj)
-
-
-def _pool_out(n: int, kernel: int, stride: int, padding: int = 0, ceil: bool = False) -> int:
-    span = n + 2 * padding - kernel
-    if span < 0:
-        return 0
-    out = (-(-span // stride) if ceil else span // stride) + 1
-    if ceil and (out - 1) * stride >= n + padding:
-        out -= 1
-    return out
 
 
 @register_model

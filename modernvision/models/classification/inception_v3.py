@@ -37,7 +37,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from modernvision.layers.conv import ConvNormAct
-from modernvision.models.classification._base import AuxOutput, Classifier, FeatureInfo
+from modernvision.models.classification._family import (
+    TappedBodyClassifier,
+    check_positive_ints,
+    smallest_input,
+)
 from modernvision.models.registry import register_model
 
 _BN = partial(nn.BatchNorm2d, eps=1e-3)
@@ -213,7 +217,7 @@ class InceptionAux(nn.Module):
         return self.fc(x)
 
 
-class InceptionV3(Classifier):
+class InceptionV3(TappedBodyClassifier):
     """Inception v3 with torchvision's module names (``Conv2d_1a_3x3`` ... ``Mixed_7c``).
 
     Stages (``forward_stages``): ``c1`` = Conv2d_2b_3x3 (stride 2), ``c2`` = Conv2d_4a_3x3,
@@ -231,6 +235,9 @@ class InceptionV3(Classifier):
         dropout: overrides ``config.dropout`` when given.
     """
 
+    _size_hint = ("299x299 is its native size; small_input=True builds a variant for 28x28 / "
+                  "32x32")
+
     def __init__(
         self,
         config: InceptionV3Config,
@@ -243,9 +250,7 @@ class InceptionV3(Classifier):
         dropout: float | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("num_classes", num_classes)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_positive_ints(in_channels=in_channels, num_classes=num_classes)
         if transform_input and in_channels != 3:
             raise ValueError("transform_input needs in_channels=3 (it maps ImageNet's RGB "
                              f"normalisation), got in_channels={in_channels}")
@@ -292,21 +297,11 @@ class InceptionV3(Classifier):
             body.append((f"Mixed_7{letter}", InceptionE(channels), 1))
             channels = body[-1][1].out_channels
 
-        self._body, self._stage_ends, self.feature_info = [], {}, []
-        stride, last_at = 1, {}
-        for name, module, factor in body:
-            self.add_module(name, module)
-            self._body.append(name)
-            stride *= factor
-            if not isinstance(module, nn.MaxPool2d):
-                last_at[stride] = (name, module.out_channels)
-        for s, (name, ch) in sorted(last_at.items()):
-            if s >= 2:
-                self._stage_ends[name] = f"c{s.bit_length() - 1}"
-                self.feature_info.append(FeatureInfo(f"c{s.bit_length() - 1}", ch, s))
+        self._add_body(body, lambda m: not isinstance(m, nn.MaxPool2d))
 
         self.AuxLogits = (InceptionAux(aux_channels, num_classes, adaptive_pool=small_input)
                           if aux_logits else None)
+        self._aux_heads = {"Mixed_6e": "AuxLogits"} if aux_logits else {}
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(config.dropout if dropout is None else dropout)
         self.fc = nn.Linear(channels, num_classes)
@@ -322,53 +317,9 @@ class InceptionV3(Classifier):
                 std = special.get(module, 0.1)
                 nn.init.trunc_normal_(module.weight, mean=0.0, std=std, a=-2, b=2)
 
-    def _check_input(self, x: Tensor) -> None:
-        if not isinstance(x, Tensor):
-            raise TypeError(f"x must be a Tensor of shape (B, C, H, W), got {type(x).__name__}")
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"x must have shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
-        if min(x.shape[-2:]) < self.min_input_size:
-            raise ValueError(
-                f"x is {x.shape[-2]}x{x.shape[-1]} but this network needs at least "
-                f"{self.min_input_size}x{self.min_input_size} (299x299 is its native size; "
-                f"small_input=True builds a variant for 28x28 / 32x32)")
-
-    def _transform(self, x: Tensor) -> Tensor:
-        if not self.transform_input:
-            return x
-        # x was normalised with ImageNet's mean/std; re-normalise to mean 0.5, std 0.5.
-        mean = x.new_tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-        std = x.new_tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-        return (x * std + mean - 0.5) / 0.5
-
-    def _run_body(self, x: Tensor, with_aux: bool) -> tuple[Tensor, list[Tensor], dict]:
-        self._check_input(x)
-        x = self._transform(x)
-        aux, stages = [], {}
-        for name in self._body:
-            x = getattr(self, name)(x)
-            if with_aux and name == "Mixed_6e":
-                aux.append(self.AuxLogits(x))
-            if name in self._stage_ends:
-                stages[self._stage_ends[name]] = x
-        return x, aux, stages
-
-    def forward_features(self, x: Tensor) -> Tensor:
-        return self._run_body(x, with_aux=False)[0]
-
     def forward_head(self, x: Tensor) -> Tensor:
         x = self.dropout(self.avgpool(x))
         return self.fc(torch.flatten(x, 1))  # (B, C, 1, 1) -> (B, C)
-
-    def forward_stages(self, x: Tensor) -> dict[str, Tensor]:
-        return self._run_body(x, with_aux=False)[2]
-
-    def forward(self, x: Tensor) -> Tensor | AuxOutput:
-        with_aux = self.training and self.AuxLogits is not None
-        features, aux, _ = self._run_body(x, with_aux)
-        logits = self.forward_head(features)
-        return AuxOutput(logits, aux, self.aux_weight) if with_aux else logits
 
 
 def _min_input_size(small_input: bool) -> int:
@@ -378,14 +329,7 @@ def _min_input_size(small_input: bool) -> int:
         shrinking = [(3, 2, 1), (3, 2, 0), (3, 2, 0)]  # maxpool1, Mixed_6a, Mixed_7a
     else:
         shrinking = [(3, 2, 0), (3, 1, 0), (3, 2, 0), (3, 1, 0), (3, 2, 0), (3, 2, 0), (3, 2, 0)]
-    for n in range(1, 1024):
-        size = n
-        for kernel, stride, padding in shrinking:
-            span = size + 2 * padding - kernel
-            size = span // stride + 1 if span >= 0 else 0
-        if size >= 1:
-            return n
-    raise ValueError("no input size up to 1024 fits this network")
+    return smallest_input(((k, s, p, False) for k, s, p in shrinking), 1024)
 
 
 @register_model(torchvision="inception_v3")

@@ -27,18 +27,21 @@ halve.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from functools import partial
 
-import torch
-from torch import Tensor, nn
+from torch import nn
 
 from modernvision.layers.conv import ConvNormAct
 from modernvision.layers.residual import InvertedResidual
-from modernvision.models.classification._base import Classifier, FeatureInfo
-from modernvision.models.classification._family import apply_overrides, check_images
+from modernvision.models.classification._family import (
+    CONV_NORM_ACT,
+    StemStagesHeadClassifier,
+    apply_overrides,
+    convert_torchvision_features,
+    init_fan_out,
+)
 from modernvision.models.registry import StateDict, register_model
 
 __all__ = [
@@ -112,20 +115,7 @@ class MobileNetV2Config:
 MOBILENET_V2 = MobileNetV2Config()
 
 
-def _stage_names(strides: list[int], head_stride: int) -> dict[int, str]:
-    """Map stage index (``-1`` = head) -> ``c<k>`` for the last stage at each stride 2^k."""
-    names: dict[int, str] = {}
-    for i, s in enumerate(strides):
-        k = int(math.log2(s))
-        names = {j: n for j, n in names.items() if n != f"c{k}"}
-        names[i] = f"c{k}"
-    k = int(math.log2(head_stride))
-    names = {j: n for j, n in names.items() if n != f"c{k}"}
-    names[-1] = f"c{k}"
-    return names
-
-
-class MobileNetV2(Classifier):
+class MobileNetV2(StemStagesHeadClassifier):
     """MobileNetV2 built from a :class:`MobileNetV2Config`.
 
     Args:
@@ -186,50 +176,8 @@ class MobileNetV2(Classifier):
         )
         self.dropout = nn.Dropout(config.dropout)
         self.fc = nn.Linear(self.num_features, num_classes)
-
-        nominal = [s * 2 // stem_stride for s in strides]  # names as with the stride-2 stem
-        self._stage_names = _stage_names(nominal, nominal[-1])
-        self.feature_info = [
-            FeatureInfo(
-                name,
-                self.num_features if i == -1 else stage_channels[i],
-                strides[-1] if i == -1 else strides[i],
-            )
-            for i, name in sorted(self._stage_names.items(), key=lambda kv: kv[1])
-        ]
-
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
-
-    def forward_features(self, x: Tensor) -> Tensor:
-        """Images ``(B, C, H, W)`` -> the final 1x1 convolution's map ``(B, 1280, H/32, W/32)``."""
-        check_images(x, self.in_channels, type(self).__name__)
-        return self.head(self.stages(self.stem(x)))
-
-    def forward_head(self, x: Tensor) -> Tensor:
-        """Feature map -> logits: global average pool, dropout, linear."""
-        x = torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
-        return self.fc(self.dropout(x))
-
-    def forward_stages(self, x: Tensor) -> dict[str, Tensor]:
-        check_images(x, self.in_channels, type(self).__name__)
-        out: dict[str, Tensor] = {}
-        x = self.stem(x)
-        for i, stage in enumerate(self.stages):
-            x = stage(x)
-            if i in self._stage_names:
-                out[self._stage_names[i]] = x
-        out[self._stage_names[-1]] = self.head(x)
-        return dict(sorted(out.items()))
+        self._set_feature_info(strides, stage_channels, stem_stride)
+        init_fan_out(self, linear=lambda m: nn.init.normal_(m.weight, 0, 0.01))
 
 
 def convert_torchvision_mobilenet_v2(
@@ -241,33 +189,24 @@ def convert_torchvision_mobilenet_v2(
     block's layers by position (``conv.0.0`` = expand conv when ``t != 1``).
     """
     where = [(i, j) for i, row in enumerate(config.stages) for j in range(row.num_blocks)]
-    last = len(where) + 1
-    out: StateDict = {}
-    for key, value in state_dict.items():
-        m = re.fullmatch(r"features\.(\d+)\.(.+)", key)
-        if key.startswith("classifier.1."):
-            new = "fc." + key[len("classifier.1.") :]
-        elif m is None:
+
+    def rename_block(key: str, index: str, rest: str) -> str:
+        stage, block = where[int(index) - 1]
+        expands = f"features.{index}.conv.3.weight" in state_dict
+        layers = _MNV2_EXPAND if expands else _MNV2_NO_EXPAND
+        lm = re.fullmatch(r"conv\.(\d+)\.(.+)", rest)
+        if lm is None:
             raise KeyError(f"unexpected key {key!r} in a torchvision mobilenet_v2 state dict")
-        elif int(m[1]) in (0, last):
-            part = "stem" if int(m[1]) == 0 else "head"
-            new = f"{part}.{_CNA[m[2][0]]}.{m[2][2:]}"
-        else:
-            stage, block = where[int(m[1]) - 1]
-            expands = f"features.{m[1]}.conv.3.weight" in state_dict
-            layers = _MNV2_EXPAND if expands else _MNV2_NO_EXPAND
-            lm = re.fullmatch(r"conv\.(\d+)\.(.+)", m[2])
-            if lm is None:
-                raise KeyError(f"unexpected key {key!r} in a torchvision mobilenet_v2 state dict")
-            name, rest = layers[lm[1]], lm[2]
-            if name in ("expand", "depthwise"):  # Conv2dNormActivation: 0 conv, 1 bn
-                name, rest = f"{name}.{_CNA[rest[0]]}", rest[2:]
-            new = f"stages.{stage}.{block}.{name}.{rest}"
-        out[new] = value
-    return out
+        name, rest = layers[lm[1]], lm[2]
+        if name in ("expand", "depthwise"):  # Conv2dNormActivation: 0 conv, 1 bn
+            name, rest = f"{name}.{CONV_NORM_ACT[rest[0]]}", rest[2:]
+        return f"stages.{stage}.{block}.{name}.{rest}"
+
+    return convert_torchvision_features(
+        state_dict, last=len(where) + 1, model="mobilenet_v2", rename_block=rename_block
+    )
 
 
-_CNA = {"0": "conv", "1": "bn", "2": "act"}
 _MNV2_EXPAND = {"0": "expand", "1": "depthwise", "2": "project.conv", "3": "project.bn"}
 _MNV2_NO_EXPAND = {"0": "depthwise", "1": "project.conv", "2": "project.bn"}
 

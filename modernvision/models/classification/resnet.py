@@ -42,7 +42,11 @@ from torch import Tensor, nn
 
 from modernvision.layers.residual import BasicBlock, Bottleneck, Shortcut
 from modernvision.models.classification._base import Classifier, FeatureInfo
-from modernvision.models.classification._family import apply_overrides, check_images
+from modernvision.models.classification._family import (
+    apply_overrides,
+    check_images,
+    init_fan_out,
+)
 from modernvision.models.registry import register_model
 
 __all__ = [
@@ -171,12 +175,7 @@ class ResNet(Classifier):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, num_classes)
 
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_fan_out(self, zero_conv_bias=False)
         if zero_init_residual:
             for m in self.modules():
                 if isinstance(m, (BasicBlock, Bottleneck)):

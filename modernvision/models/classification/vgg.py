@@ -36,11 +36,15 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from modernvision._errors import unknown_name
 from modernvision.layers.conv import ConvNormAct
-from modernvision.models.classification._base import Classifier, FeatureInfo
+from modernvision.models.classification._base import FeatureInfo
+from modernvision.models.classification._family import (
+    PooledFeaturesClassifier,
+    check_positive_ints,
+)
 from modernvision.models.registry import Converter, StateDict, register_model
 
 
@@ -79,7 +83,7 @@ VGG19 = VGGConfig(depths=(2, 2, 4, 4, 4))  # E
 CONFIGS = {"vgg11": VGG11, "vgg13": VGG13, "vgg16": VGG16, "vgg19": VGG19}
 
 
-class VGG(Classifier):
+class VGG(PooledFeaturesClassifier):
     """VGG family: ``features`` (``conv1_1`` ... ``pool5``), then ``classifier`` (``fc6``..``fc8``).
 
     Stages (``forward_stages``) are the deepest maps at each stride: ``c1`` = conv2_x (stride
@@ -94,6 +98,8 @@ class VGG(Classifier):
         dropout: dropout probability after fc6 and fc7.
     """
 
+    _size_hint = "small_input=True rounds the pools up so 28x28 works"
+
     def __init__(
         self,
         config: VGGConfig,
@@ -104,9 +110,7 @@ class VGG(Classifier):
         dropout: float = 0.5,
     ) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("num_classes", num_classes)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_positive_ints(in_channels=in_channels, num_classes=num_classes)
         if len(config.depths) != len(config.widths):
             raise ValueError(f"config has {len(config.depths)} depths but "
                              f"{len(config.widths)} widths")
@@ -150,35 +154,6 @@ class VGG(Classifier):
                 else:
                     nn.init.xavier_uniform_(module.weight)
                 nn.init.zeros_(module.bias)
-
-    def _check_input(self, x: Tensor) -> None:
-        if not isinstance(x, Tensor):
-            raise TypeError(f"x must be a Tensor of shape (B, C, H, W), got {type(x).__name__}")
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"x must have shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
-        if min(x.shape[-2:]) < self.min_input_size:
-            raise ValueError(
-                f"x is {x.shape[-2]}x{x.shape[-1]} but this network needs at least "
-                f"{self.min_input_size}x{self.min_input_size} (small_input=True rounds the "
-                f"pools up so 28x28 works)")
-
-    def forward_features(self, x: Tensor) -> Tensor:
-        self._check_input(x)
-        return self.features(x)
-
-    def forward_head(self, x: Tensor) -> Tensor:
-        x = torch.flatten(self.avgpool(x), 1)  # (B, C, g, g) -> (B, C*g*g)
-        return self.classifier(x)
-
-    def forward_stages(self, x: Tensor) -> dict[str, Tensor]:
-        self._check_input(x)
-        out = {}
-        for name, layer in self.features.named_children():
-            x = layer(x)
-            if name in self._stage_ends:
-                out[self._stage_ends[name]] = x
-        return out
 
 
 @torch.no_grad()
