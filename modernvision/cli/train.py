@@ -32,10 +32,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image-size", type=int, help="resize to this side (default: native)")
     p.add_argument("--channels", type=int, choices=(1, 3))
     p.add_argument("--patience", type=int, help="early stopping on val_acc after N bad epochs")
+    p.add_argument("--precise-bn", type=int, metavar="N",
+                   help="re-estimate batch-norm statistics on N batches before each validation")
     p.add_argument("--grad-clip", type=float, help="clip the global gradient norm")
     p.add_argument("--seed", type=int)
     p.add_argument("--num-workers", type=int)
     p.add_argument("--train-subset", type=int, help="only the first N training images")
+    p.add_argument("--eval-subset", type=int, help="validate and test on the first N images")
     p.add_argument("--weights", help="'torchvision' or a path to a torchvision state dict")
     p.add_argument("--transfer", choices=("full", "finetune", "freeze"))
     p.add_argument("--backbone-lr-mult", type=float)

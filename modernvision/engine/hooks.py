@@ -21,6 +21,9 @@ class Hook:
 
     def on_step_end(self, trainer: Trainer, losses: dict[str, float]) -> None: ...
 
+    def on_train_epoch_end(self, trainer: Trainer) -> None:
+        """After the epoch's training steps, before validation."""
+
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, float]) -> None: ...
 
     def on_fit_end(self, trainer: Trainer) -> None: ...
@@ -95,3 +98,52 @@ class EarlyStopping(Hook):
     def load_state_dict(self, state: dict) -> None:
         self.best, self.best_epoch = state["best"], state["best_epoch"]
         self.bad_epochs, self.best_state = state["bad_epochs"], state["best_state"]
+
+
+class PreciseBN(Hook):
+    """Recompute batch-norm running statistics at the end of each epoch (detectron2's
+    "precise BN"; Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021, arXiv:2105.07576).
+
+    The exponential moving average lags behind weights that change quickly, which makes
+    eval-mode accuracy of deep BN nets meaningless early in training or after short schedules.
+    This hook resets the statistics and re-estimates them as a plain average over
+    ``num_batches`` training batches, with the weights frozen, before validation.
+    """
+
+    def __init__(self, num_batches: int = 20) -> None:
+        if num_batches < 1:
+            raise ValueError(f"num_batches must be >= 1, got {num_batches}")
+        self.num_batches = num_batches
+
+    @torch.no_grad()
+    def recompute(self, trainer: Trainer) -> None:
+        from modernvision.engine import distributed as dist_utils
+        from modernvision.engine.trainer import _forward_only
+
+        bns = [m for m in trainer.unwrapped.modules()
+               if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+        if not bns:
+            return
+        momenta = [m.momentum for m in bns]
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the batches below
+        was_training = trainer.unwrapped.training
+        trainer.unwrapped.train()
+        try:
+            for i, batch in enumerate(trainer.train_loader):
+                if i == self.num_batches:
+                    break
+                _forward_only(trainer, batch)
+            for m in bns:  # every rank ends with the same statistics
+                stats = {"mean": m.running_mean, "var": m.running_var}
+                summed = dist_utils.all_reduce_sum(stats, trainer.device)
+                for k, buf in stats.items():
+                    buf.copy_(summed[k] / dist_utils.world_size())
+        finally:
+            for m, mom in zip(bns, momenta):
+                m.momentum = mom
+            trainer.unwrapped.train(was_training)
+
+    def on_train_epoch_end(self, trainer: Trainer) -> None:
+        self.recompute(trainer)

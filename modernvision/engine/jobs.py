@@ -20,7 +20,7 @@ from modernvision.data import DATASETS, load_arrays
 from modernvision.data.torch_datasets import ArrayImageDataset, load_image
 from modernvision.data.transforms import build_transforms
 from modernvision.engine.checkpoint import CheckpointError
-from modernvision.engine.hooks import EarlyStopping
+from modernvision.engine.hooks import EarlyStopping, PreciseBN
 from modernvision.engine.tasks import TRANSFER_MODES, ClassificationTask
 from modernvision.engine.trainer import Trainer
 from modernvision.models import create
@@ -46,11 +46,13 @@ class TrainConfig:
     channels: int = 1
     small_input: bool = True
     patience: int | None = None  # early stopping on val_acc; None disables it
+    precise_bn: int = 0  # re-estimate BN statistics on N batches before each validation
     min_delta: float = 0.0
     grad_clip: float | None = None
     seed: int = 0
     num_workers: int = 0
     train_subset: int | None = None  # use only the first N training images (quick runs)
+    eval_subset: int | None = None  # validate and test on only the first N images
     weights: str | None = None  # "torchvision" or a path to a torchvision state dict
     transfer: str = "full"  # full | finetune | freeze
     backbone_lr_mult: float = 0.1
@@ -95,6 +97,9 @@ def build_datasets(cfg: TrainConfig):
     if cfg.train_subset is not None:
         train = train.subset(np.arange(min(cfg.train_subset, len(train))))
     val, test = load_arrays(cfg.data, "val"), load_arrays(cfg.data, "test")
+    if cfg.eval_subset is not None:
+        val = val.subset(np.arange(min(cfg.eval_subset, len(val))))
+        test = test.subset(np.arange(min(cfg.eval_subset, len(test))))
     def mk(d, is_train: bool) -> ArrayImageDataset:
         tf = build_transforms(cfg.data, train=is_train, image_size=cfg.image_size,
                               channels=cfg.channels, augment=cfg.augment)
@@ -125,6 +130,8 @@ def build_trainer(cfg: TrainConfig, *, progress: bool = True, log=print) -> tupl
                                steps_per_epoch=steps_per_epoch, warmup_epochs=cfg.warmup_epochs)
 
     hooks = []
+    if cfg.precise_bn:
+        hooks.append(PreciseBN(cfg.precise_bn))
     if cfg.patience is not None:
         hooks.append(EarlyStopping("val_acc", mode="max", patience=cfg.patience,
                                    min_delta=cfg.min_delta))

@@ -335,6 +335,8 @@ class Trainer:
             metrics: dict[str, float] = {"epoch": self.epoch + 1,
                                          "lr": self.optimizer.param_groups[0]["lr"]}
             metrics |= self.train_epoch()
+            for h in self.hooks:
+                h.on_train_epoch_end(self)
             metrics |= self.evaluate()
             if self.scheduler is not None and self.scheduler_interval == "epoch":
                 self.scheduler.step()
@@ -403,6 +405,13 @@ class Trainer:
         self.should_stop = bool(ckpt.get("should_stop", False))
         set_rng_state(ckpt["rng"])
         self.log(f"resumed from {path} after epoch {self.epoch}")
+
+
+def _forward_only(trainer: Trainer, batch: Any) -> Any:
+    """One forward pass of the unwrapped model on a training batch (no step, no sync)."""
+    batch = _move(batch, trainer.device, trainer.channels_last)
+    with torch.autocast(trainer.device.type, dtype=torch.bfloat16, enabled=trainer.amp):
+        return _call(trainer.unwrapped, batch)
 
 
 def _call_method(fn: Callable, batch: Any) -> Any:

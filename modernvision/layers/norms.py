@@ -31,6 +31,11 @@ import torch
 from torch import Tensor, nn
 
 
+def _check_eps(eps: float) -> None:
+    if eps < 0:
+        raise ValueError(f"eps must be >= 0, got {eps!r}")
+
+
 def _affine_parameters(module: nn.Module, shape: Sequence[int], affine: bool, bias: bool,
                        factory: dict) -> None:
     if affine:
@@ -42,6 +47,14 @@ def _affine_parameters(module: nn.Module, shape: Sequence[int], affine: bool, bi
     else:
         module.register_parameter("weight", None)
         module.register_parameter("bias", None)
+
+
+def _reset_affine(module: nn.Module) -> None:
+    """Weight to 1, bias to 0 (those that exist)."""
+    if module.weight is not None:
+        nn.init.ones_(module.weight)
+    if module.bias is not None:
+        nn.init.zeros_(module.bias)
 
 
 def _normalise(x: Tensor, mean: Tensor, var: Tensor, eps: float) -> Tensor:
@@ -66,8 +79,7 @@ class _RunningStatsNorm(nn.Module):
         super().__init__()
         if int(num_features) != num_features or num_features <= 0:
             raise ValueError(f"num_features must be a positive integer, got {num_features!r}")
-        if eps < 0:
-            raise ValueError(f"eps must be >= 0, got {eps!r}")
+        _check_eps(eps)
         if momentum is not None and not 0.0 <= momentum <= 1.0:
             raise ValueError(f"momentum must be in [0, 1] or None, got {momentum!r}")
         factory = {"device": device, "dtype": dtype}
@@ -94,10 +106,7 @@ class _RunningStatsNorm(nn.Module):
     def reset_parameters(self) -> None:
         """Reset the running statistics, the weight to 1 and the bias to 0."""
         self.reset_running_stats()
-        if self.weight is not None:
-            nn.init.ones_(self.weight)
-        if self.bias is not None:
-            nn.init.zeros_(self.bias)
+        _reset_affine(self)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
@@ -263,18 +272,14 @@ class LayerNorm(nn.Module):
         if not self.normalized_shape or min(self.normalized_shape) <= 0:
             raise ValueError("normalized_shape must be a positive int or a non-empty sequence of "
                              f"positive ints, got {normalized_shape!r}")
-        if eps < 0:
-            raise ValueError(f"eps must be >= 0, got {eps!r}")
+        _check_eps(eps)
         self.eps, self.elementwise_affine = eps, elementwise_affine
         _affine_parameters(self, self.normalized_shape, elementwise_affine, bias,
                            {"device": device, "dtype": dtype})
 
     def reset_parameters(self) -> None:
         """Weight to 1, bias to 0."""
-        if self.weight is not None:
-            nn.init.ones_(self.weight)
-        if self.bias is not None:
-            nn.init.zeros_(self.bias)
+        _reset_affine(self)
 
     def extra_repr(self) -> str:
         return (f"{self.normalized_shape}, eps={self.eps}, "
@@ -316,8 +321,7 @@ class GroupNorm(nn.Module):
         if num_groups <= 0 or num_channels % num_groups != 0:
             raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups "
                              f"({num_groups}), a positive integer")
-        if eps < 0:
-            raise ValueError(f"eps must be >= 0, got {eps!r}")
+        _check_eps(eps)
         self.num_groups, self.num_channels = int(num_groups), int(num_channels)
         self.eps, self.affine = eps, affine
         _affine_parameters(self, (self.num_channels,), affine, bias,
@@ -325,10 +329,7 @@ class GroupNorm(nn.Module):
 
     def reset_parameters(self) -> None:
         """Weight to 1, bias to 0."""
-        if self.weight is not None:
-            nn.init.ones_(self.weight)
-        if self.bias is not None:
-            nn.init.zeros_(self.bias)
+        _reset_affine(self)
 
     def extra_repr(self) -> str:
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"

@@ -209,9 +209,8 @@ class AvgPool2d(nn.Module):
                           self.count_include_pad, self.divisor_override)
 
 
-class GlobalAvgPool2d(nn.Module):
-    """Average over all positions; ``flatten=True`` returns ``(N, C)`` instead of ``(N, C, 1, 1)``.
-    """
+class _GlobalPool2d(nn.Module):
+    """Shared ``flatten`` option of the global pools."""
 
     def __init__(self, flatten: bool = False) -> None:
         super().__init__()
@@ -219,22 +218,20 @@ class GlobalAvgPool2d(nn.Module):
 
     def extra_repr(self) -> str:
         return f"flatten={self.flatten}"
+
+
+class GlobalAvgPool2d(_GlobalPool2d):
+    """Average over all positions; ``flatten=True`` returns ``(N, C)`` instead of ``(N, C, 1, 1)``.
+    """
 
     def forward(self, x: Tensor) -> Tensor:
         """Pool ``x``."""
         return global_avg_pool2d(x, self.flatten)
 
 
-class GlobalMaxPool2d(nn.Module):
+class GlobalMaxPool2d(_GlobalPool2d):
     """Maximum over all positions; ``flatten=True`` returns ``(N, C)`` instead of ``(N, C, 1, 1)``.
     """
-
-    def __init__(self, flatten: bool = False) -> None:
-        super().__init__()
-        self.flatten = flatten
-
-    def extra_repr(self) -> str:
-        return f"flatten={self.flatten}"
 
     def forward(self, x: Tensor) -> Tensor:
         """Pool ``x``."""

@@ -94,7 +94,31 @@ def make_shortcut(
     )
 
 
-class BasicBlock(nn.Module):
+class _ResidualBlock(nn.Module):
+    """What BasicBlock and Bottleneck share after their convolutions: an optional SE gate on the
+    branch, the shortcut (none in a plain net), the addition and the final ReLU."""
+
+    relu: nn.Module
+
+    def _add_shortcut(self, in_channels: int, out_channels: int, stride: int,
+                      shortcut: Shortcut, se_reduction: int | None,
+                      norm_layer: NormLayer) -> None:
+        self.se = (
+            SqueezeExcite(out_channels, out_channels // se_reduction) if se_reduction else None
+        )
+        self.downsample = make_shortcut(shortcut, in_channels, out_channels, stride, norm_layer)
+        self.residual = shortcut is not None
+
+    def _join(self, out: Tensor, x: Tensor) -> Tensor:
+        """``relu(se(out) + shortcut(x))``: ``out`` is the branch, ``x`` the block's input."""
+        if self.se is not None:
+            out = self.se(out)
+        if self.residual:
+            out += x if self.downsample is None else self.downsample(x)
+        return self.relu(out)
+
+
+class BasicBlock(_ResidualBlock):
     """Two 3x3 convolutions, ``relu(bn(conv(relu(bn(conv(x))))) + shortcut(x))`` (Fig. 5 left).
 
     Args:
@@ -128,24 +152,17 @@ class BasicBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1, bias=False)
         self.bn2 = norm_layer(channels)
-        self.se = SqueezeExcite(channels, channels // se_reduction) if se_reduction else None
-        self.downsample = make_shortcut(shortcut, in_channels, channels, stride, norm_layer)
-        self.residual = shortcut is not None
+        self._add_shortcut(in_channels, channels, stride, shortcut, se_reduction, norm_layer)
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        if self.se is not None:
-            out = self.se(out)
-        if self.residual:
-            out += x if self.downsample is None else self.downsample(x)
-        return self.relu(out)
+        return self._join(self.bn2(self.conv2(out)), x)
 
     def last_norm(self) -> nn.Module:
         return self.bn2
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(_ResidualBlock):
     """1x1 reduce, 3x3 (grouped for ResNeXt), 1x1 expand by 4, plus the shortcut (Fig. 5 right).
 
     Args:
@@ -186,21 +203,12 @@ class Bottleneck(nn.Module):
         self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
         self.bn3 = norm_layer(out_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.se = (
-            SqueezeExcite(out_channels, out_channels // se_reduction) if se_reduction else None
-        )
-        self.downsample = make_shortcut(shortcut, in_channels, out_channels, stride, norm_layer)
-        self.residual = shortcut is not None
+        self._add_shortcut(in_channels, out_channels, stride, shortcut, se_reduction, norm_layer)
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        if self.se is not None:
-            out = self.se(out)
-        if self.residual:
-            out += x if self.downsample is None else self.downsample(x)
-        return self.relu(out)
+        return self._join(self.bn3(self.conv3(out)), x)
 
     def last_norm(self) -> nn.Module:
         return self.bn3

@@ -31,18 +31,15 @@ Departures from the papers:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch import Tensor
-from torch.optim import Optimizer
 
+from modernvision.optim._base import HandWrittenOptimizer, ParamsT, gradients
 from modernvision.optim._checks import check_betas, check_non_negative
-from modernvision.optim.sgd import ParamsT
 
 
-class Adam(Optimizer):
+class Adam(HandWrittenOptimizer):
     """Adam (with optional AMSGrad) and coupled L2 weight decay.
 
     Takes ``torch.optim.Adam``'s arguments and keeps its state under the same keys (``step``,
@@ -73,57 +70,43 @@ class Adam(Optimizer):
     ) -> None:
         defaults = dict(lr=lr, betas=tuple(betas) if isinstance(betas, list) else betas,
                         eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize)
-        _check_group(defaults)
         super().__init__(params, defaults)
 
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        """Add a parameter group after checking its hyper-parameters (see ``Optimizer``)."""
-        _check_group({**self.defaults, **param_group})
-        super().add_param_group(param_group)
+    def _check_group(self, group: dict[str, Any]) -> None:
+        check_non_negative(group, "lr", "eps", "weight_decay")
+        check_betas(group["betas"])
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float | Tensor] | None = None) -> float | Tensor | None:
-        """Take one optimisation step; ``closure`` re-evaluates the loss if given."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
-            beta1, beta2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                grad = -p.grad if group["maximize"] else p.grad
-                state = self.state[p]
-                if len(state) == 0:
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-                    if group["amsgrad"]:
-                        state["max_exp_avg_sq"] = torch.zeros_like(p)
-                step = state["step"] = int(state["step"]) + 1
-
-                if weight_decay != 0:
-                    if self.decoupled_weight_decay:
-                        p.mul_(1 - lr * weight_decay)
-                    else:
-                        grad = grad.add(p, alpha=weight_decay)
-
-                exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-                exp_avg.lerp_(grad, 1 - beta1)
-                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                second_moment = exp_avg_sq
+    def _update_group(self, group: dict[str, Any]) -> None:
+        lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
+        beta1, beta2 = group["betas"]
+        for p, grad in gradients(group):
+            state = self.state[p]
+            if len(state) == 0:
+                state["step"] = 0
+                state["exp_avg"] = torch.zeros_like(p)
+                state["exp_avg_sq"] = torch.zeros_like(p)
                 if group["amsgrad"]:
-                    torch.maximum(state["max_exp_avg_sq"], exp_avg_sq,
-                                  out=state["max_exp_avg_sq"])
-                    second_moment = state["max_exp_avg_sq"]
+                    state["max_exp_avg_sq"] = torch.zeros_like(p)
+            step = state["step"] = int(state["step"]) + 1
 
-                bias_correction1 = 1 - beta1**step
-                bias_correction2 = 1 - beta2**step
-                denom = (second_moment.sqrt() / bias_correction2**0.5).add_(eps)
-                p.addcdiv_(exp_avg, denom, value=-lr / bias_correction1)
-        return loss
+            if weight_decay != 0:
+                if self.decoupled_weight_decay:
+                    p.mul_(1 - lr * weight_decay)
+                else:
+                    grad = grad.add(p, alpha=weight_decay)
+
+            exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+            exp_avg.lerp_(grad, 1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            second_moment = exp_avg_sq
+            if group["amsgrad"]:
+                torch.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
+                second_moment = state["max_exp_avg_sq"]
+
+            bias_correction1 = 1 - beta1**step
+            bias_correction2 = 1 - beta2**step
+            denom = (second_moment.sqrt() / bias_correction2**0.5).add_(eps)
+            p.addcdiv_(exp_avg, denom, value=-lr / bias_correction1)
 
 
 class AdamW(Adam):
@@ -146,8 +129,3 @@ class AdamW(Adam):
         maximize: bool = False,
     ) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
-
-
-def _check_group(group: dict[str, Any]) -> None:
-    check_non_negative(group, "lr", "eps", "weight_decay")
-    check_betas(group["betas"])

@@ -23,18 +23,15 @@ update, as in torch.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch import Tensor
-from torch.optim import Optimizer
 
+from modernvision.optim._base import HandWrittenOptimizer, ParamsT, gradients
 from modernvision.optim._checks import check_non_negative
-from modernvision.optim.sgd import ParamsT
 
 
-class RMSProp(Optimizer):
+class RMSProp(HandWrittenOptimizer):
     """RMSProp with optional centring, momentum and L2 weight decay.
 
     Takes ``torch.optim.RMSprop``'s arguments and keeps its state under the same keys
@@ -65,64 +62,47 @@ class RMSProp(Optimizer):
     ) -> None:
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                         momentum=momentum, centered=centered, maximize=maximize)
-        _check_group(defaults)
         super().__init__(params, defaults)
 
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        """Add a parameter group after checking its hyper-parameters (see ``Optimizer``)."""
-        _check_group({**self.defaults, **param_group})
-        super().add_param_group(param_group)
+    def _check_group(self, group: dict[str, Any]) -> None:
+        check_non_negative(group, "lr", "alpha", "eps", "momentum", "weight_decay")
+        if not 0.0 <= group["alpha"] <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {group['alpha']!r}")
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float | Tensor] | None = None) -> float | Tensor | None:
-        """Take one optimisation step; ``closure`` re-evaluates the loss if given."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
-            momentum, weight_decay = group["momentum"], group["weight_decay"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                grad = -p.grad if group["maximize"] else p.grad
-                state = self.state[p]
-                if len(state) == 0:
-                    state["step"] = 0
-                    state["square_avg"] = torch.zeros_like(p)
-                    if momentum > 0:
-                        state["momentum_buffer"] = torch.zeros_like(p)
-                    if group["centered"]:
-                        state["grad_avg"] = torch.zeros_like(p)
-                state["step"] = int(state["step"]) + 1
-                if weight_decay != 0:
-                    grad = grad.add(p, alpha=weight_decay)
-
-                square_avg = state["square_avg"]
-                square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
-                if group["centered"]:
-                    grad_avg = state["grad_avg"]
-                    grad_avg.lerp_(grad, 1 - alpha)
-                    # Graves (2013), Eq. 40: variance estimate E[g^2] - E[g]^2.
-                    rms = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_().add_(eps)
-                else:
-                    rms = square_avg.sqrt().add_(eps)
-
+    def _update_group(self, group: dict[str, Any]) -> None:
+        lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
+        momentum, weight_decay = group["momentum"], group["weight_decay"]
+        for p, grad in gradients(group):
+            state = self.state[p]
+            if len(state) == 0:
+                state["step"] = 0
+                state["square_avg"] = torch.zeros_like(p)
                 if momentum > 0:
-                    buf = state["momentum_buffer"]
-                    buf.mul_(momentum).addcdiv_(grad, rms)
-                    p.add_(buf, alpha=-lr)
-                else:
-                    p.addcdiv_(grad, rms, value=-lr)
-        return loss
+                    state["momentum_buffer"] = torch.zeros_like(p)
+                if group["centered"]:
+                    state["grad_avg"] = torch.zeros_like(p)
+            state["step"] = int(state["step"]) + 1
+            if weight_decay != 0:
+                grad = grad.add(p, alpha=weight_decay)
+
+            square_avg = state["square_avg"]
+            square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
+            if group["centered"]:
+                grad_avg = state["grad_avg"]
+                grad_avg.lerp_(grad, 1 - alpha)
+                # Graves (2013), Eq. 40: variance estimate E[g^2] - E[g]^2.
+                rms = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_().add_(eps)
+            else:
+                rms = square_avg.sqrt().add_(eps)
+
+            if momentum > 0:
+                buf = state["momentum_buffer"]
+                buf.mul_(momentum).addcdiv_(grad, rms)
+                p.add_(buf, alpha=-lr)
+            else:
+                p.addcdiv_(grad, rms, value=-lr)
 
 
 RMSprop = RMSProp
 """Alias spelled as in ``torch.optim``, so that ``optim.RMSprop`` drops in."""
 
-
-def _check_group(group: dict[str, Any]) -> None:
-    check_non_negative(group, "lr", "alpha", "eps", "momentum", "weight_decay")
-    if not 0.0 <= group["alpha"] <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {group['alpha']!r}")

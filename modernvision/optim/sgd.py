@@ -27,19 +27,13 @@ Departures from the papers:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from typing import Any
 
-import torch
-from torch import Tensor
-from torch.optim import Optimizer
-
+from modernvision.optim._base import HandWrittenOptimizer, ParamsT, gradients
 from modernvision.optim._checks import check_non_negative
 
-ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
 
-
-class SGD(Optimizer):
+class SGD(HandWrittenOptimizer):
     """SGD with optional momentum, dampening, Nesterov momentum and L2 weight decay.
 
     Takes ``torch.optim.SGD``'s arguments and keeps its state under the same key
@@ -68,47 +62,29 @@ class SGD(Optimizer):
     ) -> None:
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
                         weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
-        _check_group(defaults)
         super().__init__(params, defaults)
 
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        """Add a parameter group after checking its hyper-parameters (see ``Optimizer``)."""
-        _check_group({**self.defaults, **param_group})
-        super().add_param_group(param_group)
+    def _check_group(self, group: dict[str, Any]) -> None:
+        check_non_negative(group, "lr", "momentum", "dampening", "weight_decay")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError(
+                "nesterov=True needs momentum > 0 and dampening == 0, got "
+                f"momentum={group['momentum']!r}, dampening={group['dampening']!r}"
+            )
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float | Tensor] | None = None) -> float | Tensor | None:
-        """Take one optimisation step; ``closure`` re-evaluates the loss if given."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            lr, momentum = group["lr"], group["momentum"]
-            dampening, weight_decay = group["dampening"], group["weight_decay"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                grad = -p.grad if group["maximize"] else p.grad
-                if weight_decay != 0:
-                    grad = grad.add(p, alpha=weight_decay)
-                if momentum != 0:
-                    state = self.state[p]
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        # The first step copies the gradient in, undamped.
-                        buf = state["momentum_buffer"] = grad.detach().clone()
-                    else:
-                        buf.mul_(momentum).add_(grad, alpha=1 - dampening)
-                    grad = grad.add(buf, alpha=momentum) if group["nesterov"] else buf
-                p.add_(grad, alpha=-lr)
-        return loss
-
-
-def _check_group(group: dict[str, Any]) -> None:
-    check_non_negative(group, "lr", "momentum", "dampening", "weight_decay")
-    if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
-        raise ValueError(
-            "nesterov=True needs momentum > 0 and dampening == 0, got "
-            f"momentum={group['momentum']!r}, dampening={group['dampening']!r}"
-        )
+    def _update_group(self, group: dict[str, Any]) -> None:
+        lr, momentum = group["lr"], group["momentum"]
+        dampening, weight_decay = group["dampening"], group["weight_decay"]
+        for p, grad in gradients(group):
+            if weight_decay != 0:
+                grad = grad.add(p, alpha=weight_decay)
+            if momentum != 0:
+                state = self.state[p]
+                buf = state.get("momentum_buffer")
+                if buf is None:
+                    # The first step copies the gradient in, undamped.
+                    buf = state["momentum_buffer"] = grad.detach().clone()
+                else:
+                    buf.mul_(momentum).add_(grad, alpha=1 - dampening)
+                grad = grad.add(buf, alpha=momentum) if group["nesterov"] else buf
+            p.add_(grad, alpha=-lr)

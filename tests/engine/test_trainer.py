@@ -191,3 +191,26 @@ def test_grad_clipping_bounds_the_update():
     t.run_step(next(iter(t.train_loader)))
     step = torch.cat([(p.detach() - b).flatten() for p, b in zip(task.parameters(), before)])
     assert step.norm() <= 1e-3 + 1e-7
+
+
+def test_precise_bn_recomputes_statistics_as_a_plain_average():
+    from modernvision.engine import PreciseBN
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.Flatten(), nn.Linear(108, 4))
+    task = ClassificationTask(net, 4)
+    t = Trainer(task, Adam(task.parameters()), _data(64), epochs=1, batch_size=16,
+                channels_last=False, progress=False)
+    net[1].running_mean.fill_(123.0)  # stale statistics
+    PreciseBN(num_batches=3).recompute(t)
+    # reference: the mean of the per-batch statistics of the first 3 batches of this epoch
+    means, variances = [], []
+    for i, (x, _) in enumerate(t.train_loader):
+        if i == 3:
+            break
+        h = net[0](x)
+        means.append(h.mean((0, 2, 3)))
+        variances.append(h.var((0, 2, 3), unbiased=True))
+    torch.testing.assert_close(net[1].running_mean, torch.stack(means).mean(0))
+    torch.testing.assert_close(net[1].running_var, torch.stack(variances).mean(0))
+    assert net[1].momentum == 0.1 and net.training

@@ -11,16 +11,6 @@ from torch import nn
 
 from modernvision import layers
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """torch's CPU max_pool2d backward is tiny-tensor slow when threads contend; pin to one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 SIZES = [(7, 9), (8, 8), (5, 6)]
 GEOMETRIES = [  # kernel, stride, padding
     (2, None, 0), (3, 2, 1), (3, 1, 1), (3, 2, 0), ((3, 2), (2, 1), (1, 0)), (4, 3, 2), (1, 1, 0),

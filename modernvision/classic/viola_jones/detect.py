@@ -123,55 +123,6 @@ def check_gray(gray: np.ndarray) -> np.ndarray:
 # the per-window kernel
 
 
-@numba.njit(cache=True)
-def _inverse_normaliser(table, sqsum, p, n0, n1, n2, n3, norm_area):
-    # HaarEvaluator::setWindow: variance normaliser over the window at flat offset p shrunk by
-    # 1 pixel (look-ups n0..n3); -1 (the window is refused) when not positive or when
-    # area * factor >= 0.1 (std <= 10 grey levels), else its float32 inverse.
-    s = table[p + n0] - table[p + n1] - table[p + n2] + table[p + n3]
-    q = sqsum[p + n0] - sqsum[p + n1] - sqsum[p + n2] + sqsum[p + n3]
-    nf = norm_area * np.float64(q) - np.float64(s) * np.float64(s)
-    if nf <= 0.0:
-        return np.float32(-1.0)
-    vnf = np.float32(1.0 / math.sqrt(nf))
-    if not norm_area * np.float64(vnf) < VARIANCE_REJECT:
-        return np.float32(-1.0)
-    return vnf
-
-
-@numba.njit(cache=True)
-def _feature(table, p, node_ofs, node_w, node_nr, k):
-    # OptFeature::calc: node k's feature on the window at p, float32 products and sums in
-    # rectangle order (2 to 4 rectangles, 4 table look-ups each).
-    ret = node_w[k, 0] * np.float32(
-        table[p + node_ofs[k, 0]]
-        - table[p + node_ofs[k, 1]]
-        - table[p + node_ofs[k, 2]]
-        + table[p + node_ofs[k, 3]]
-    )
-    ret = ret + node_w[k, 1] * np.float32(
-        table[p + node_ofs[k, 4]]
-        - table[p + node_ofs[k, 5]]
-        - table[p + node_ofs[k, 6]]
-        + table[p + node_ofs[k, 7]]
-    )
-    if node_nr[k] > 2:
-        ret = ret + node_w[k, 2] * np.float32(
-            table[p + node_ofs[k, 8]]
-            - table[p + node_ofs[k, 9]]
-            - table[p + node_ofs[k, 10]]
-            + table[p + node_ofs[k, 11]]
-        )
-        if node_nr[k] > 3:
-            ret = ret + node_w[k, 3] * np.float32(
-                table[p + node_ofs[k, 12]]
-                - table[p + node_ofs[k, 13]]
-                - table[p + node_ofs[k, 14]]
-                + table[p + node_ofs[k, 15]]
-            )
-    return ret
-
-
 @numba.njit(cache=True, nogil=True)
 def _scan_stumps(
     y0,
@@ -198,8 +149,8 @@ def _scan_stumps(
     # Cascades of stumps (OpenCV's predictOrderedStump): weak classifier i is node i with
     # leaves 2i (value < threshold) and 2i + 1. Rows y0..y1-1 of the grid; rows are
     # independent (the skip rule only looks along a row), so bands of rows run in parallel.
-    # This loop is the detector's whole cost: its helpers are inlined into it by numba
-    # (inline="always") and it avoids per-node indirections, which numba optimises poorly.
+    # The window set-up and feature sums are written out here (not in helpers) on purpose:
+    # this loop is the detector's whole cost and numba optimises it best flat.
     n_stages = stage_first.shape[0]
     n0, n1, n2, n3 = norm_ofs[0], norm_ofs[1], norm_ofs[2], norm_ofs[3]
     for iy in range(y0, y1):
@@ -213,8 +164,16 @@ def _scan_stumps(
                 skip = False
                 continue
             p = row + ix * step
-            vnf = _inverse_normaliser(table, sqsum, p, n0, n1, n2, n3, norm_area)
-            if vnf < 0:
+            # HaarEvaluator::setWindow: variance normaliser over the window shrunk by 1 pixel;
+            # refused when not positive or when area * factor >= 0.1 (std <= 10 grey levels)
+            s = table[p + n0] - table[p + n1] - table[p + n2] + table[p + n3]
+            q = sqsum[p + n0] - sqsum[p + n1] - sqsum[p + n2] + sqsum[p + n3]
+            nf = norm_area * np.float64(q) - np.float64(s) * np.float64(s)
+            if nf <= 0.0:
+                n_flat += 1
+                continue
+            vnf = np.float32(1.0 / math.sqrt(nf))
+            if not norm_area * np.float64(vnf) < VARIANCE_REJECT:
                 n_flat += 1
                 continue
             n_win += 1
@@ -223,7 +182,33 @@ def _scan_stumps(
                 acc = 0.0
                 first = stage_first[si]
                 for k in range(first, first + stage_count[si]):
-                    ret = _feature(table, p, node_ofs, node_w, node_nr, k)
+                    # OptFeature::calc: float32 products and sums in rectangle order
+                    ret = node_w[k, 0] * np.float32(
+                        table[p + node_ofs[k, 0]]
+                        - table[p + node_ofs[k, 1]]
+                        - table[p + node_ofs[k, 2]]
+                        + table[p + node_ofs[k, 3]]
+                    )
+                    ret = ret + node_w[k, 1] * np.float32(
+                        table[p + node_ofs[k, 4]]
+                        - table[p + node_ofs[k, 5]]
+                        - table[p + node_ofs[k, 6]]
+                        + table[p + node_ofs[k, 7]]
+                    )
+                    if node_nr[k] > 2:
+                        ret = ret + node_w[k, 2] * np.float32(
+                            table[p + node_ofs[k, 8]]
+                            - table[p + node_ofs[k, 9]]
+                            - table[p + node_ofs[k, 10]]
+                            + table[p + node_ofs[k, 11]]
+                        )
+                        if node_nr[k] > 3:
+                            ret = ret + node_w[k, 3] * np.float32(
+                                table[p + node_ofs[k, 12]]
+                                - table[p + node_ofs[k, 13]]
+                                - table[p + node_ofs[k, 14]]
+                                + table[p + node_ofs[k, 15]]
+                            )
                     n_feat += 1
                     if ret * vnf < node_thr[k]:
                         acc += leaves[2 * k]
@@ -283,8 +268,14 @@ def _scan_trees(
                 skip = False
                 continue
             p = row + ix * step
-            vnf = _inverse_normaliser(table, sqsum, p, n0, n1, n2, n3, norm_area)
-            if vnf < 0:
+            s = table[p + n0] - table[p + n1] - table[p + n2] + table[p + n3]
+            q = sqsum[p + n0] - sqsum[p + n1] - sqsum[p + n2] + sqsum[p + n3]
+            nf = norm_area * np.float64(q) - np.float64(s) * np.float64(s)
+            if nf <= 0.0:
+                n_flat += 1
+                continue
+            vnf = np.float32(1.0 / math.sqrt(nf))
+            if not norm_area * np.float64(vnf) < VARIANCE_REJECT:
                 n_flat += 1
                 continue
             n_win += 1
@@ -297,7 +288,32 @@ def _scan_trees(
                     idx = 0
                     while True:
                         k = root + idx
-                        ret = _feature(table, p, node_ofs, node_w, node_nr, k)
+                        ret = node_w[k, 0] * np.float32(
+                            table[p + node_ofs[k, 0]]
+                            - table[p + node_ofs[k, 1]]
+                            - table[p + node_ofs[k, 2]]
+                            + table[p + node_ofs[k, 3]]
+                        )
+                        ret = ret + node_w[k, 1] * np.float32(
+                            table[p + node_ofs[k, 4]]
+                            - table[p + node_ofs[k, 5]]
+                            - table[p + node_ofs[k, 6]]
+                            + table[p + node_ofs[k, 7]]
+                        )
+                        if node_nr[k] > 2:
+                            ret = ret + node_w[k, 2] * np.float32(
+                                table[p + node_ofs[k, 8]]
+                                - table[p + node_ofs[k, 9]]
+                                - table[p + node_ofs[k, 10]]
+                                + table[p + node_ofs[k, 11]]
+                            )
+                            if node_nr[k] > 3:
+                                ret = ret + node_w[k, 3] * np.float32(
+                                    table[p + node_ofs[k, 12]]
+                                    - table[p + node_ofs[k, 13]]
+                                    - table[p + node_ofs[k, 14]]
+                                    + table[p + node_ofs[k, 15]]
+                                )
                         n_feat += 1
                         if ret * vnf < node_thr[k]:
                             idx = node_left[k]
