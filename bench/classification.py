@@ -2,11 +2,14 @@
 
 For every model: params and MACs (``summarize`` at 1x28x28), then a short schedule through the
 project's own job (``modernvision.engine.jobs.train``: Trainer + ClassificationTask + our Adam,
-cosine schedule, no augmentation), test accuracy on the full 10,000-image Fashion-MNIST test
-set, and the wall time per epoch. Results go to a JSON file and a markdown table.
+cosine schedule, no augmentation, batch-norm statistics re-estimated before each evaluation),
+test accuracy on the first ``--eval-images`` Fashion-MNIST test images, and the wall time per
+epoch (the upper median of the epochs' training times). Results go to a JSON file (models
+already in it are skipped, so an interrupted run resumes); ``bench/classification.md`` is
+written from it.
 
     .venv/bin/python bench/classification.py --out bench/results/classification_cpu.json \
-        [--models resnet18,mobilenet_v2] [--train-images 5000] [--epochs 2]
+        [--models resnet18,mobilenet_v2] [--train-images 3000] [--eval-images 2000] [--epochs 2]
 """
 
 from __future__ import annotations
@@ -46,7 +49,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--models", default=",".join(n for n, _ in FAMILIES))
-    p.add_argument("--train-images", type=int, default=5000)
+    p.add_argument("--train-images", type=int, default=3000)
+    p.add_argument("--eval-images", type=int, default=2000,
+                   help="validate and test on the first N images of each split")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -59,7 +64,8 @@ def main() -> None:
         "torch": torch.__version__, "threads": torch.get_num_threads()},
         "schedule": {"train_images": args.train_images, "epochs": args.epochs,
                      "batch_size": args.batch_size, "optimizer": "adam", "lr": args.lr,
-                     "scheduler": "cosine", "augment": False, "test_images": 10000},
+                     "scheduler": "cosine", "augment": False, "precise_bn_batches": 10,
+                     "test_images": args.eval_images},
         "models": {}}
     if args.out.exists():
         results["models"] = json.loads(args.out.read_text()).get("models", {})
@@ -72,6 +78,7 @@ def main() -> None:
         cfg = TrainConfig(model=name, data="fashion-mnist", epochs=args.epochs,
                           batch_size=args.batch_size, lr=args.lr, optimizer="adam",
                           scheduler="cosine", augment=False, train_subset=args.train_images,
+                          eval_subset=args.eval_images, precise_bn=10,
                           run_dir=f"{args.run_root}/{name}", seed=0)
         start = time.perf_counter()
         r = train(cfg, progress=False, log=lambda m: None)

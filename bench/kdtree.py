@@ -116,16 +116,16 @@ def numba_brute_knn(database: np.ndarray, queries: np.ndarray) -> np.ndarray:
     """Linear scan: every distance, summed in the arrays' precision, 2 best kept."""
     out = np.empty((queries.shape[0], 2), dtype=np.int64)
     for q in numba.prange(queries.shape[0]):
-        best_d = np.full(2, np.inf)
-        best_i = np.full(2, np.iinfo(np.int64).max)
+        best_d = np.full((1, 2), np.inf)  # one row of the tree's k-best lists
+        best_i = np.full((1, 2), np.iinfo(np.int64).max)
         query = queries[q]
         for i in range(database.shape[0]):
             acc = query[0] - query[0]  # a zero of the data's dtype
             for j in range(query.shape[0]):
                 diff = database[i, j] - query[j]
                 acc += diff * diff
-            kd._offer(acc, i, best_d, best_i)
-        out[q] = best_i
+            kd._offer(acc, i, best_d, best_i, 0)
+        out[q] = best_i[0]
     return out
 
 

@@ -101,6 +101,17 @@ class Summary:
             f"activations {self.total_activation_bytes / 2**20:.1f} MiB at batch 1, "
             f"input {'x'.join(map(str, self.input_size))}"
         )
+        shares = []
+        for name, agg in sorted(self.by_type().items(), key=lambda kv: -kv[1]["params"]):
+            if agg["params"] or agg["macs"]:
+                shares.append(f"{name} {agg['params'] / max(self.total_params, 1):.1%} of params, "
+                              f"{agg['macs'] / max(self.total_macs, 1):.1%} of MACs")
+        if shares:
+            lines.append("by layer type: " + "; ".join(shares))
+        if self.rows:
+            big = max(self.rows, key=lambda r: r.activation_bytes)
+            lines.append(f"largest activation: {big.name} ({big.type}, "
+                         f"{big.activation_bytes / 2**20:.2f} MiB)")
         return "\n".join(lines)
 
     def __str__(self) -> str:

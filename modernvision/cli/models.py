@@ -10,6 +10,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--task", help="only models of this task (e.g. classification)")
     p.add_argument("--macs", action="store_true",
                    help="also count MACs at each model's default input size (slower)")
+    p.add_argument("--compound-scaling", action="store_true",
+                   help="print EfficientNet's compound-scaling table (formula vs released B0-B7)")
     p.set_defaults(func=_models)
 
     p = sub.add_parser("summary", help="per-layer params, MACs, activations, receptive field")
@@ -38,6 +40,13 @@ def _models(args: argparse.Namespace) -> int:
     from modernvision.analysis import summarize
     from modernvision.models import create, get_entry, list_models
 
+    if args.compound_scaling:
+        from modernvision.models.classification.efficientnet import (
+            format_compound_scaling_table,
+        )
+
+        print(format_compound_scaling_table())
+        return 0
     header = f"{'model':<22} {'params':>14}  {'torchvision counterpart':<24}"
     if args.macs:
         header += f" {'input':>11} {'GMACs':>8}"

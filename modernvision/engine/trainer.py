@@ -72,13 +72,17 @@ def _call(model: nn.Module, batch: Any) -> Any:
 
 
 def _batch_size(batch: Any) -> int:
-    if isinstance(batch, Tensor):
-        return batch.shape[0] if batch.dim() else 1
-    if isinstance(batch, dict):
-        return _batch_size(next(iter(batch.values())))
-    if isinstance(batch, (list, tuple)) and batch:
-        return _batch_size(batch[0]) if not isinstance(batch[0], Tensor) or batch[0].dim() \
-            else len(batch)
+    """Images in a batch: ``(images, targets)`` with images a tensor ``[B, ...]`` or a list of B
+    image tensors (detection), or a dict whose first value is such."""
+    first = batch
+    if isinstance(batch, dict) and batch:
+        first = next(iter(batch.values()))
+    elif isinstance(batch, (list, tuple)) and batch:
+        first = batch[0]
+    if isinstance(first, Tensor):
+        return first.shape[0] if first.dim() else 1
+    if isinstance(first, (list, tuple)):
+        return len(first)
     return 1
 
 

@@ -83,3 +83,9 @@ def test_demo_quick_classify(tmp_path, capsys):
     cm = np.loadtxt(run / "confusion_matrix.csv", delimiter=",")
     assert cm.shape == (10, 10) and cm.sum() == 10000
     assert (tmp_path / "report.txt").exists()
+
+
+def test_models_compound_scaling_table(capsys):
+    assert main(["models", "--compound-scaling"]) == 0
+    out = capsys.readouterr().out
+    assert "b7" in out and "600" in out  # the released B7 resolution beside the formula's

@@ -214,3 +214,12 @@ def test_precise_bn_recomputes_statistics_as_a_plain_average():
     torch.testing.assert_close(net[1].running_mean, torch.stack(means).mean(0))
     torch.testing.assert_close(net[1].running_var, torch.stack(variances).mean(0))
     assert net[1].momentum == 0.1 and net.training
+
+
+def test_batch_size_of_classification_and_detection_batches():
+    from modernvision.engine.trainer import _batch_size
+
+    assert _batch_size((torch.zeros(5, 3, 8, 8), torch.zeros(5))) == 5
+    images = [torch.zeros(3, 8, 8), torch.zeros(3, 6, 6)]
+    assert _batch_size((images, [{"boxes": torch.zeros(0, 4)}] * 2)) == 2
+    assert _batch_size({"images": torch.zeros(4, 1, 2, 2)}) == 4

@@ -141,3 +141,5 @@ def test_summary_command_shows_the_claims(capsys):
     pool5 = next(line for line in text.splitlines() if line.startswith("features.pool5 "))
     assert pool5.split()[-2:] == ["212", "32"]  # receptive field, jump
     assert "total params 138,357,544" in text and "MACs 15,470,264,320" in text
+    assert "Linear 89.4% of params" in text and "Conv2d 10.6% of params, 99.2% of MACs" in text
+    assert "largest activation: features.conv1_1" in text
