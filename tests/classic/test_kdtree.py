@@ -138,3 +138,27 @@ def test_errors_name_the_argument():
         tree.query(np.zeros((2, 3)), checks=0)
     dist, idx = tree.query(np.zeros((0, 3)), k=2)
     assert dist.shape == (0, 2) and idx.shape == (0, 2)
+
+
+def test_grouped_queries_and_threads_give_the_same_answer():
+    """Many queries sharing one home leaf (groups of at most 64 walk the tree together), with
+    duplicates and exact ties: equal to brute force, with 1 thread and with all of them."""
+    import numba
+
+    rng = np.random.default_rng(3)
+    data = rng.integers(0, 6, size=(3000, 24)).astype(np.float64)
+    data[1500:] = data[:1500]  # every point twice: exact ties, broken by the smaller index
+    centre = data[17]
+    queries = centre + rng.normal(scale=0.05, size=(700, 24))  # nearly all in data[17]'s leaf
+    queries[::50] = centre  # duplicated queries
+    ref_dist, ref_idx = brute_force_knn(data, queries, k=5)
+    tree = KDTree(data, leaf_size=16)
+    before = numba.get_num_threads()
+    try:
+        for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(threads)
+            dist, idx = tree.query(queries, k=5)
+            np.testing.assert_array_equal(idx, ref_idx)
+            np.testing.assert_allclose(dist, ref_dist, rtol=1e-12, atol=1e-12)  # sum order
+    finally:
+        numba.set_num_threads(before)
