@@ -123,6 +123,27 @@ def check_gray(gray: np.ndarray) -> np.ndarray:
 # the per-window kernel
 
 
+@numba.njit(cache=True, inline="always")
+def _feature(table, p, node_ofs, node_w, node_nr, k):
+    """Value of feature ``k`` at the window whose top-left cell is ``p`` in the flat integral
+    ``table``: OptFeature::calc, float32 products and sums in rectangle order (2 to 4 rectangles,
+    four look-ups each)."""
+    ret = node_w[k, 0] * np.float32(
+        table[p + node_ofs[k, 0]]
+        - table[p + node_ofs[k, 1]]
+        - table[p + node_ofs[k, 2]]
+        + table[p + node_ofs[k, 3]]
+    )
+    for r in range(1, max(node_nr[k], 2)):  # rectangles 0 and 1 always (as OpenCV)
+        ret = ret + node_w[k, r] * np.float32(
+            table[p + node_ofs[k, 4 * r]]
+            - table[p + node_ofs[k, 4 * r + 1]]
+            - table[p + node_ofs[k, 4 * r + 2]]
+            + table[p + node_ofs[k, 4 * r + 3]]
+        )
+    return ret
+
+
 @numba.njit(cache=True, nogil=True)
 def _scan_stumps(
     y0,
@@ -182,33 +203,7 @@ def _scan_stumps(
                 acc = 0.0
                 first = stage_first[si]
                 for k in range(first, first + stage_count[si]):
-                    # OptFeature::calc: float32 products and sums in rectangle order
-                    ret = node_w[k, 0] * np.float32(
-                        table[p + node_ofs[k, 0]]
-                        - table[p + node_ofs[k, 1]]
-                        - table[p + node_ofs[k, 2]]
-                        + table[p + node_ofs[k, 3]]
-                    )
-                    ret = ret + node_w[k, 1] * np.float32(
-                        table[p + node_ofs[k, 4]]
-                        - table[p + node_ofs[k, 5]]
-                        - table[p + node_ofs[k, 6]]
-                        + table[p + node_ofs[k, 7]]
-                    )
-                    if node_nr[k] > 2:
-                        ret = ret + node_w[k, 2] * np.float32(
-                            table[p + node_ofs[k, 8]]
-                            - table[p + node_ofs[k, 9]]
-                            - table[p + node_ofs[k, 10]]
-                            + table[p + node_ofs[k, 11]]
-                        )
-                        if node_nr[k] > 3:
-                            ret = ret + node_w[k, 3] * np.float32(
-                                table[p + node_ofs[k, 12]]
-                                - table[p + node_ofs[k, 13]]
-                                - table[p + node_ofs[k, 14]]
-                                + table[p + node_ofs[k, 15]]
-                            )
+                    ret = _feature(table, p, node_ofs, node_w, node_nr, k)
                     n_feat += 1
                     if ret * vnf < node_thr[k]:
                         acc += leaves[2 * k]
@@ -288,32 +283,7 @@ def _scan_trees(
                     idx = 0
                     while True:
                         k = root + idx
-                        ret = node_w[k, 0] * np.float32(
-                            table[p + node_ofs[k, 0]]
-                            - table[p + node_ofs[k, 1]]
-                            - table[p + node_ofs[k, 2]]
-                            + table[p + node_ofs[k, 3]]
-                        )
-                        ret = ret + node_w[k, 1] * np.float32(
-                            table[p + node_ofs[k, 4]]
-                            - table[p + node_ofs[k, 5]]
-                            - table[p + node_ofs[k, 6]]
-                            + table[p + node_ofs[k, 7]]
-                        )
-                        if node_nr[k] > 2:
-                            ret = ret + node_w[k, 2] * np.float32(
-                                table[p + node_ofs[k, 8]]
-                                - table[p + node_ofs[k, 9]]
-                                - table[p + node_ofs[k, 10]]
-                                + table[p + node_ofs[k, 11]]
-                            )
-                            if node_nr[k] > 3:
-                                ret = ret + node_w[k, 3] * np.float32(
-                                    table[p + node_ofs[k, 12]]
-                                    - table[p + node_ofs[k, 13]]
-                                    - table[p + node_ofs[k, 14]]
-                                    + table[p + node_ofs[k, 15]]
-                                )
+                        ret = _feature(table, p, node_ofs, node_w, node_nr, k)
                         n_feat += 1
                         if ret * vnf < node_thr[k]:
                             idx = node_left[k]
