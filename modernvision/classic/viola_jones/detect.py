@@ -124,6 +124,22 @@ def check_gray(gray: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True, inline="always")
+def _window_norm(table, sqsum, p, n0, n1, n2, n3, norm_area):
+    """HaarEvaluator::setWindow: the variance normaliser ``1 / sqrt(area * sum(x^2) - sum(x)^2)``
+    over the window (shrunk by 1 pixel) at cell ``p``, in float32; 0 for a refused ("flat")
+    window: a non-positive variance, or ``area * factor >= 0.1`` (std <= 10 grey levels)."""
+    s = table[p + n0] - table[p + n1] - table[p + n2] + table[p + n3]
+    q = sqsum[p + n0] - sqsum[p + n1] - sqsum[p + n2] + sqsum[p + n3]
+    nf = norm_area * np.float64(q) - np.float64(s) * np.float64(s)
+    if nf <= 0.0:
+        return np.float32(0.0)
+    vnf = np.float32(1.0 / math.sqrt(nf))
+    if not norm_area * np.float64(vnf) < VARIANCE_REJECT:
+        return np.float32(0.0)
+    return vnf
+
+
+@numba.njit(cache=True, inline="always")
 def _feature(table, p, node_ofs, node_w, node_nr, k):
     """Value of feature ``k`` at the window whose top-left cell is ``p`` in the flat integral
     ``table``: OptFeature::calc, float32 products and sums in rectangle order (2 to 4 rectangles,
@@ -185,16 +201,8 @@ def _scan_stumps(
                 skip = False
                 continue
             p = row + ix * step
-            # HaarEvaluator::setWindow: variance normaliser over the window shrunk by 1 pixel;
-            # refused when not positive or when area * factor >= 0.1 (std <= 10 grey levels)
-            s = table[p + n0] - table[p + n1] - table[p + n2] + table[p + n3]
-            q = sqsum[p + n0] - sqsum[p + n1] - sqsum[p + n2] + sqsum[p + n3]
-            nf = norm_area * np.float64(q) - np.float64(s) * np.float64(s)
-            if nf <= 0.0:
-                n_flat += 1
-                continue
-            vnf = np.float32(1.0 / math.sqrt(nf))
-            if not norm_area * np.float64(vnf) < VARIANCE_REJECT:
+            vnf = _window_norm(table, sqsum, p, n0, n1, n2, n3, norm_area)
+            if vnf == 0.0:
                 n_flat += 1
                 continue
             n_win += 1
@@ -263,14 +271,8 @@ def _scan_trees(
                 skip = False
                 continue
             p = row + ix * step
-            s = table[p + n0] - table[p + n1] - table[p + n2] + table[p + n3]
-            q = sqsum[p + n0] - sqsum[p + n1] - sqsum[p + n2] + sqsum[p + n3]
-            nf = norm_area * np.float64(q) - np.float64(s) * np.float64(s)
-            if nf <= 0.0:
-                n_flat += 1
-                continue
-            vnf = np.float32(1.0 / math.sqrt(nf))
-            if not norm_area * np.float64(vnf) < VARIANCE_REJECT:
+            vnf = _window_norm(table, sqsum, p, n0, n1, n2, n3, norm_area)
+            if vnf == 0.0:
                 n_flat += 1
                 continue
             n_win += 1
