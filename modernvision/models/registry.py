@@ -3,7 +3,12 @@
 A builder is a plain function ``name(*, num_classes=1000, **kwargs) -> nn.Module``; its
 registry key is its function name. Registering a name twice raises. A builder may declare
 the torchvision constructor it is weight-compatible with and a converter that maps a
-torchvision state dict onto ours (``convert_torchvision_state_dict``).
+torchvision state dict onto ours (``convert_torchvision_state_dict``), and the task it solves
+(one of :data:`TASKS`), which decides how ``modernvision train / eval / predict`` drive it.
+
+Every sub-package of :mod:`modernvision.models` (classification, detection, segmentation,
+sequence, metric, ...) is imported on first use, and each imports its own modules, so a new
+model file registers itself without touching this one.
 """
 
 from __future__ import annotations
@@ -29,6 +34,10 @@ class ModelEntry:
     task: str = "classification"
 
 
+#: What a model is for; ``modernvision models --task T`` filters on it.
+TASKS = ("classification", "detection", "instance", "keypoint", "semantic", "panoptic",
+         "embedding", "sequence")
+
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
@@ -43,6 +52,8 @@ def register_model(
 
     def wrap(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         name = builder.__name__
+        if task not in TASKS:
+            raise ValueError(f"model {name!r}: task must be one of {TASKS}, got {task!r}")
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is already registered")
         _REGISTRY[name] = ModelEntry(name, builder, torchvision, converter, task)
@@ -51,21 +62,37 @@ def register_model(
     return wrap(fn) if fn is not None else wrap
 
 
+_LOADED = False
+
+
 def _load_all() -> None:
     # Importing the model packages registers their builders.
-    import modernvision.models.classification  # noqa: F401
+    global _LOADED
+    if _LOADED:
+        return
+    import importlib
+    import pkgutil
+
+    import modernvision.models as pkg
+
+    for info in pkgutil.iter_modules(pkg.__path__):
+        if info.ispkg and not info.name.startswith("_"):
+            importlib.import_module(f"{pkg.__name__}.{info.name}")
+    _LOADED = True
 
 
 def get_entry(name: str) -> ModelEntry:
     _load_all()
     if not isinstance(name, str) or name not in _REGISTRY:
-        raise unknown_name("model", str(name), _REGISTRY)
+        raise unknown_name("model", str(name), _REGISTRY, list_command="modernvision models")
     return _REGISTRY[name]
 
 
 def list_models(task: str | None = None) -> list[str]:
     """Sorted names of every registered model (optionally of one task)."""
     _load_all()
+    if task is not None and task not in TASKS:
+        raise unknown_name("task", task, TASKS)
     return sorted(n for n, e in _REGISTRY.items() if task is None or e.task == task)
 
 
