@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from modernvision.analysis import summarize
-from modernvision.engine.jobs import TrainConfig, train
+from modernvision.engine.jobs import ClassificationConfig, train
 from modernvision.models import create
 
 # One small-input variant per family of the zoo (plus the demo's compact CNN).
@@ -75,13 +75,13 @@ def main() -> None:
             continue
         model = create(name, num_classes=10, in_channels=1, small_input=True)
         s = summarize(model, (1, 28, 28))
-        cfg = TrainConfig(model=name, data="fashion-mnist", epochs=args.epochs,
+        cfg = ClassificationConfig(model=name, data="fashion-mnist", epochs=args.epochs,
                           batch_size=args.batch_size, lr=args.lr, optimizer="adam",
                           scheduler="cosine", augment=False, train_subset=args.train_images,
                           eval_subset=args.eval_images, precise_bn=10,
                           run_dir=f"{args.run_root}/{name}", seed=0)
         start = time.perf_counter()
-        r = train(cfg, progress=False, log=lambda m: None)
+        r = train(cfg, overwrite=True, progress=False, log=lambda m: None)
         wall = time.perf_counter() - start
         hist = [json.loads(x) for x in
                 (Path(cfg.run_dir) / "metrics.jsonl").read_text().splitlines()]

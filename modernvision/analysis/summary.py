@@ -30,6 +30,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.weak import WeakIdKeyDictionary
 
+from modernvision._errors import InvalidArgumentError
+
 aten = torch.ops.aten
 
 
@@ -291,12 +293,13 @@ def _parse_input_size(input_size: Sequence[int] | str) -> tuple[int, ...]:
         try:
             dims = tuple(int(v) for v in input_size.lower().split("x"))
         except ValueError:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"input_size must look like 3x224x224 (C x H x W), got {input_size!r}") from None
     else:
         dims = tuple(int(v) for v in input_size)
     if len(dims) not in (1, 2, 3) or any(d <= 0 for d in dims):
-        raise ValueError(f"input_size must be (C, H, W) with positive sizes, got {input_size!r}")
+        raise InvalidArgumentError(
+            f"input_size must be (C, H, W) with positive sizes, got {input_size!r}")
     return dims
 
 
@@ -361,7 +364,7 @@ def summarize(
             try:
                 model(x)
             except (RuntimeError, ValueError) as exc:
-                raise ValueError(f"input_size {'x'.join(map(str, dims))} does not fit "
+                raise InvalidArgumentError(f"input_size {'x'.join(map(str, dims))} does not fit "
                                  f"{type(model).__name__}: {exc}") from exc
     finally:
         for h in handles:

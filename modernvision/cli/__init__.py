@@ -1,8 +1,12 @@
 """The ``modernvision`` command.
 
 Each module of this package (not starting with ``_``) adds its subcommands through
-``register(subparsers)``; each subcommand sets ``func(args) -> int | None``. A user's mistake
-(unknown name, missing file, bad argument) prints one clear line and exits 2.
+``register(subparsers)``; each subcommand sets ``func(args) -> int | None``. ``register`` imports
+nothing heavy (torch is imported by the handlers), so ``modernvision --help`` is fast.
+
+A user's mistake raises a :class:`~modernvision._errors.UserError` (unknown name, missing or
+damaged file, bad argument): it prints as one line and the command exits with 2. Any other
+exception is a bug in the library and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import importlib
 import pkgutil
 import sys
 
-from modernvision._errors import UnknownNameError
+from modernvision import __version__
+from modernvision._errors import UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,8 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="modernvision",
         description="Modern computer vision, paper-faithful and verified against references.",
     )
+    parser.add_argument("--version", action="version", version=f"modernvision {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
     import modernvision.cli as pkg
 
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
@@ -34,11 +39,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        parser.print_help()
+        return 0
     args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
     try:
         rc = args.func(args)
-    except (UnknownNameError, FileNotFoundError, ValueError) as exc:
-        msg = exc.args[0] if isinstance(exc, UnknownNameError) else str(exc)
+    except UserError as exc:
+        msg = exc.args[0] if exc.args else str(exc)
         print(f"modernvision {args.command}: error: {msg}", file=sys.stderr)
         return 2
     return int(rc or 0)

@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"comma-separated subset of {','.join(SECTIONS)}")
     p.add_argument("--quick", action="store_true",
                    help="a tiny smoke run (small subsets, one epoch): for tests, not for numbers")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars (default: only when stderr is a terminal)")
     p.set_defaults(func=run_demo)
 
 
@@ -33,15 +34,15 @@ def _banner(title: str) -> None:
     print(f"\n=== {title} " + "=" * max(0, 70 - len(title)), flush=True)
 
 
-def section_classify(out: Path, *, quick: bool, progress: bool) -> list[str]:
-    from modernvision.engine.jobs import TrainConfig, train
+def section_classify(out: Path, *, quick: bool, progress: bool | None) -> list[str]:
+    from modernvision.engine.jobs import ClassificationConfig, train
 
-    cfg = TrainConfig(
+    cfg = ClassificationConfig(
         model="compact_cnn", data="fashion-mnist", epochs=1 if quick else 6, batch_size=128,
         lr=2e-3, optimizer="adam", scheduler="cosine", augment=False, patience=2, seed=0,
         train_subset=2000 if quick else None, run_dir=str(out / "fashion-mnist-compact_cnn"),
     )
-    result = train(cfg, progress=progress)
+    result = train(cfg, overwrite=True, progress=progress)
     acc = result["test_acc"]
     verdict = "meets" if acc >= 0.90 else "MISSES"
     return [
@@ -54,22 +55,22 @@ def section_classify(out: Path, *, quick: bool, progress: bool) -> list[str]:
     ]
 
 
-def section_zoo(out: Path, *, quick: bool, progress: bool) -> list[str]:
+def section_zoo(out: Path, *, quick: bool, progress: bool | None) -> list[str]:
     from modernvision.analysis import summarize
-    from modernvision.engine.jobs import TrainConfig, train
+    from modernvision.engine.jobs import ClassificationConfig, train
     from modernvision.models import create
 
     subset, epochs, n_test = (300, 1, 200) if quick else (3000, 2, 2000)
     lines = [f"small-input variants (1x28x28), {epochs} epoch(s) on the first {subset} training "
              f"images, Adam 2e-3, precise BN, tested on the first {n_test} test images:"]
     for name in ("compact_cnn", "mobilenet_v2", "efficientnet_b0"):
-        cfg = TrainConfig(model=name, data="fashion-mnist", epochs=epochs, batch_size=128,
-                          lr=2e-3, optimizer="adam", scheduler="cosine", augment=False,
-                          train_subset=subset, eval_subset=n_test, seed=0, precise_bn=10,
-                          run_dir=str(out / f"zoo-{name}"))
+        cfg = ClassificationConfig(
+            model=name, data="fashion-mnist", epochs=epochs, batch_size=128, lr=2e-3,
+            optimizer="adam", scheduler="cosine", augment=False, train_subset=subset,
+            eval_subset=n_test, seed=0, precise_bn=10, run_dir=str(out / f"zoo-{name}"))
         model = create(name, num_classes=10, in_channels=1, small_input=True)
         s = summarize(model, (1, 28, 28))
-        result = train(cfg, progress=progress, log=lambda m: None)
+        result = train(cfg, overwrite=True, progress=progress, log=lambda m: None)
         lines.append(f"  {name:<16} {s.total_params / 1e6:5.2f} M params {s.total_macs / 1e6:6.1f} "
                      f"M MACs  test acc {result['test_acc']:.4f}  "
                      f"({result['train_seconds']:.0f} s)")
@@ -77,7 +78,7 @@ def section_zoo(out: Path, *, quick: bool, progress: bool) -> list[str]:
 
 
 def _helper_section(module: str):
-    def run(out: Path, *, quick: bool, progress: bool) -> list[str]:
+    def run(out: Path, *, quick: bool, progress: bool | None) -> list[str]:
         mod = importlib.import_module(module)
         return mod.demo_section(out)
 

@@ -12,15 +12,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from modernvision._errors import BadFileError, MissingFileError
+
 
 def read_image(path: str | Path, what: str) -> np.ndarray:
     """An image file as RGB (or grey) uint8; clear errors for missing or unreadable files."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{what} image not found: {path}")
+        raise MissingFileError(f"{what} image not found: {path}")
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
-        raise ValueError(
+        raise BadFileError(
             f"could not read {what} image {path} (not an image file OpenCV can decode)"
         )
     if image.dtype == np.uint16:  # 16-bit PNG/TIFF: keep the top 8 bits

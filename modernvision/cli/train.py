@@ -1,101 +1,183 @@
-"""``modernvision train``, ``eval`` and ``predict``."""
+"""``modernvision train``, ``eval`` and ``predict``: one set of commands for every task.
+
+The model's registry task picks the job (classification, detection, ...). ``train``'s flags are
+the fields of the jobs' configs (:mod:`modernvision.engine.jobs.configs`, torch-free); a flag
+that the chosen model's job does not read is refused rather than ignored.
+"""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-from pathlib import Path
+import typing
+
+
+def _flag_type(annotation: str) -> type | None:
+    """argparse type of a config field from its (string) annotation; None for booleans."""
+    base = annotation.replace(" | None", "").strip()
+    return {"int": int, "float": float, "str": str, "bool": None}[base]
+
+
+def _train_fields() -> dict[str, dict]:
+    """Every job's CLI fields by name: annotation, help, and the default of each job."""
+    from modernvision.engine.jobs.configs import CONFIGS
+
+    fields: dict[str, dict] = {}
+    for job, cls in CONFIGS.items():
+        for f in cls.cli_fields():
+            entry = fields.setdefault(f.name, {"type": f.type, "help": f.metadata["help"],
+                                               "defaults": {}})
+            entry["defaults"][job] = f.default
+    return fields
+
+
+def _default_text(defaults: dict[str, typing.Any], jobs: int) -> str:
+    if len(set(map(repr, defaults.values()))) == 1:
+        return f"default {next(iter(defaults.values()))}"
+    return "default " + ", ".join(f"{v} ({j})" for j, v in defaults.items())
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from modernvision.engine.jobs import TrainConfig
+    from modernvision.engine.jobs.configs import CONFIGS
 
-    d = TrainConfig()
-    p = sub.add_parser("train", help="train a classifier on a named data set",
-                       description="Train a registered model on one of the offline data sets. "
-                                   "Writes a run folder: config.json, metrics.jsonl, checkpoints, "
-                                   "plots. Runs under torchrun for several processes.")
-    p.add_argument("--model", help=f"registered model name (default {d.model})")
-    p.add_argument("--data", help=f"data set name (default {d.data})")
-    p.add_argument("--epochs", type=int, help=f"default {d.epochs}")
-    p.add_argument("--batch-size", type=int, help=f"global batch size (default {d.batch_size})")
-    p.add_argument("--lr", type=float, help=f"default {d.lr}")
-    p.add_argument("--optimizer", help="sgd | momentum | nesterov | rmsprop | adam | adamw "
-                                       f"(default {d.optimizer})")
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--momentum", type=float)
-    p.add_argument("--scheduler", help=f"none | step | cosine (default {d.scheduler})")
-    p.add_argument("--warmup-epochs", type=int)
-    p.add_argument("--label-smoothing", type=float)
-    p.add_argument("--no-augment", dest="augment", action="store_const", const=False)
-    p.add_argument("--image-size", type=int, help="resize to this side (default: native)")
-    p.add_argument("--channels", type=int, choices=(1, 3))
-    p.add_argument("--patience", type=int, help="early stopping on val_acc after N bad epochs")
-    p.add_argument("--precise-bn", type=int, metavar="N",
-                   help="re-estimate batch-norm statistics on N batches before each validation")
-    p.add_argument("--grad-clip", type=float, help="clip the global gradient norm")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--num-workers", type=int)
-    p.add_argument("--train-subset", type=int, help="only the first N training images")
-    p.add_argument("--eval-subset", type=int, help="validate and test on the first N images")
-    p.add_argument("--weights", help="'torchvision' or a path to a torchvision state dict")
-    p.add_argument("--transfer", choices=("full", "finetune", "freeze"))
-    p.add_argument("--backbone-lr-mult", type=float)
-    p.add_argument("--device")
-    p.add_argument("--run-dir", help="the run folder (default runs/<model>-<data>)")
-    p.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p = sub.add_parser(
+        "train", help="train a model (classifier, detector, ...) on a data set",
+        description="Train a registered model. The model's task picks the job; flags another "
+                    "task's job reads are refused. Writes a run folder: config.json, "
+                    "metrics.jsonl, checkpoints (atomic, every epoch), plots, test metrics. "
+                    "Runs under torchrun for several processes.")
+    groups: dict[tuple[str, ...], argparse._ArgumentGroup] = {}
+    for name, entry in _train_fields().items():
+        jobs = tuple(entry["defaults"])
+        if jobs not in groups:
+            title = ("options for every task" if len(jobs) == len(CONFIGS)
+                     else f"{', '.join(jobs)} options")
+            groups[jobs] = p.add_argument_group(title)
+        group = groups[jobs]
+        text = entry["help"]
+        if "default" not in text:
+            text += f" ({_default_text(entry['defaults'], len(CONFIGS))})"
+        kind = _flag_type(entry["type"])
+        flag = "--" + name.replace("_", "-")
+        if kind is None:  # booleans: --x / --no-x
+            group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
+                               default=None, help=text)
+        else:
+            metavar = {int: "N", float: "X"}.get(kind, name.upper())
+            group.add_argument(flag, dest=name, type=kind, default=None, help=text,
+                               metavar=metavar)
+    p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="an extra keyword for the model's builder (VALUE parsed as JSON, else "
+                        "a string); repeatable")
+    p.add_argument("--resume", metavar="RUN",
+                   help="continue the interrupted run in this folder to its configured end")
+    p.add_argument("--extend-epochs", type=int, metavar="N",
+                   help="with --resume: train a finished run N more epochs on a new schedule "
+                        "over those epochs")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --run-dir (default: refuse)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars (default: only when stderr is a terminal)")
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("eval", help="evaluate a run's weights on a split")
+    p = sub.add_parser("eval", help="evaluate a run's model on a split",
+                       description="Score a run's trained model; prints the job's metrics as "
+                                   "JSON with the number of images scored.")
     p.add_argument("run", help="run folder")
-    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--split", default="test", choices=("train", "val", "test"),
+                   help="default test")
+    p.add_argument("--data", help="another data spec of the same kind (default: the run's)")
+    p.add_argument("--full", action="store_true",
+                   help="score the whole split, not the run's --eval-subset")
+    p.add_argument("--device", default="cpu", help="default cpu")
     p.set_defaults(func=_eval)
 
-    p = sub.add_parser("predict", help="classify image files with a run's model")
+    p = sub.add_parser("predict", help="run a trained model on image files or folders",
+                       description="Predict with a run's model on images (folders are "
+                                   "expanded to their image files).")
     p.add_argument("run", help="run folder")
-    p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--topk", type=int, default=3)
+    p.add_argument("images", nargs="+", help="image files or folders of images")
+    p.add_argument("--topk", type=int, help="classification: the k best classes (default 3)")
+    p.add_argument("--out", help="write the drawn predictions to this folder "
+                                 "(tasks that draw)")
+    p.add_argument("--score-thresh", type=float,
+                   help="detection: the least score drawn and printed (default 0.5)")
+    p.add_argument("--device", default="cpu", help="default cpu")
     p.set_defaults(func=_predict)
 
 
-def _train(args: argparse.Namespace) -> int:
-    from modernvision.engine.jobs import TrainConfig, train
+def _model_kwargs(items: list[str]) -> dict:
+    from modernvision._errors import InvalidArgumentError
 
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-             if getattr(args, f.name, None) is not None}
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise InvalidArgumentError(f"--model-arg must be KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def _train(args: argparse.Namespace) -> int:
+    from modernvision._errors import InvalidArgumentError
+    from modernvision.engine import distributed as dist_utils
+    from modernvision.engine import jobs
+    from modernvision.engine.jobs.configs import RunConfig, config_class_for_model
+
+    fields = _train_fields()
+    given = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
+    model_kwargs = _model_kwargs(args.model_arg)
     if args.resume:
-        run = Path(args.resume)
-        cfg_path = run / "config.json"
-        if not cfg_path.is_file():
-            raise FileNotFoundError(f"--resume {run}: not a run folder (no config.json)")
-        saved = json.loads(cfg_path.read_text())
-        cfg = TrainConfig.from_dict({**saved, **given, "run_dir": str(run)})
+        if args.overwrite:
+            raise InvalidArgumentError("--overwrite and --resume contradict each other")
+        if model_kwargs:
+            given["model_kwargs"] = model_kwargs
+        result = jobs.resume(args.resume, extend_epochs=args.extend_epochs, overrides=given,
+                             progress=args.progress)
     else:
-        cfg = TrainConfig(**given)
-        if "run_dir" not in given:
-            cfg.run_dir = f"runs/{cfg.model}-{cfg.data}"
-    result = train(cfg, resume=bool(args.resume), progress=args.progress)
-    print(f"test accuracy {result['test_acc']:.4f}, test loss {result['test_loss']:.4f} "
-          f"({result['epochs_run']} epochs, {result['train_seconds']:.0f} s); run folder "
-          f"{cfg.run_dir}")
+        if args.extend_epochs is not None:
+            raise InvalidArgumentError("--extend-epochs needs --resume RUN (the finished run "
+                                       "to train further)")
+        model = given.get("model", RunConfig.model)
+        cls = config_class_for_model(model)
+        foreign = sorted(set(given) - {f.name for f in cls.cli_fields()})
+        if foreign:
+            names = ", ".join("--" + n.replace("_", "-") for n in foreign)
+            raise InvalidArgumentError(f"{names} does not apply to {model}, a {cls.job} model")
+        cfg = cls(**given, model_kwargs=model_kwargs)
+        result = jobs.train(cfg, overwrite=args.overwrite, progress=args.progress)
+    if dist_utils.is_main_process():
+        if result.get("already_finished"):
+            return 0
+        job = jobs.job_for_model(result.get("model") or _run_model(result["run_dir"]))
+        print(f"{job.summary_line(result)} ({result['epochs_run']} epochs, "
+              f"{result['train_seconds']:.0f} s); run folder {result['run_dir']}")
     return 0
+
+
+def _run_model(run_dir: str) -> str:
+    from modernvision.engine.jobs.configs import read_config_json
+
+    return read_config_json(f"{run_dir}/config.json")["model"]
 
 
 def _eval(args: argparse.Namespace) -> int:
     from modernvision.engine.jobs import evaluate_run
 
-    out = evaluate_run(args.run, split=args.split)
-    out.pop("confusion")
+    out = evaluate_run(args.run, split=args.split, data=args.data, full=args.full,
+                       device=args.device)
+    out.pop("evaluator")
     print(json.dumps(out, indent=2))
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from modernvision.engine.jobs import predict_images
+    from modernvision.engine.jobs import predict_run
 
-    for r in predict_images(args.run, args.images, topk=args.topk):
-        tops = ", ".join(f"{c} {p:.3f}" for c, p in r["top"])
-        print(f"{r['image']}: {tops}")
+    options = {"topk": args.topk, "out": args.out, "score_thresh": args.score_thresh}
+    for r in predict_run(args.run, args.images, options=options, device=args.device):
+        print(r["text"])
     return 0

@@ -49,6 +49,7 @@ import torch
 from scipy import ndimage
 from torchvision import tv_tensors
 
+from modernvision._errors import InvalidArgumentError, MissingFileError
 from modernvision.data.datasets import DIGIT_CLASSES, FASHION_CLASSES, load_arrays, load_photo
 from modernvision.data.formats.coco import (
     PanopticRecord,
@@ -401,7 +402,7 @@ def make_scenes(out_dir: str | Path, num_images: int, seed: int = 0, *, split: s
         config: scene parameters.
     """
     if num_images < 1:
-        raise ValueError(f"num_images must be >= 1, got {num_images}")
+        raise InvalidArgumentError(f"num_images must be >= 1, got {num_images}")
     config = config or SceneConfig()
     gen = SceneGenerator(config, split)
     paths = ScenePaths(Path(out_dir), split)
@@ -528,10 +529,10 @@ def show_scenes(root: str | Path, split: str = "train", *, num_images: int = 8,
 
     paths = ScenePaths(Path(root), split)
     if not paths.instances_json.is_file():
-        raise FileNotFoundError(f"no COCO instances for split {split!r} in {root} "
+        raise MissingFileError(f"no COCO instances for split {split!r} in {root} "
                                 f"(expected {paths.instances_json})")
     if num_images < 1:
-        raise ValueError(f"num_images must be >= 1, got {num_images}")
+        raise InvalidArgumentError(f"num_images must be >= 1, got {num_images}")
     records = read_coco(paths.instances_json)
     names = records.category_names()
     tiles = []

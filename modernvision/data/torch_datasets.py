@@ -10,6 +10,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
+from modernvision._errors import BadFileError, MissingFileError
 from modernvision.data.datasets import ArrayDataset
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
@@ -59,12 +60,12 @@ def load_image(path: str | Path, *, mode: str | None = None) -> Image.Image:
     """Open an image file with a clear error for a missing, unreadable or empty file."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"image file {path} does not exist")
+        raise MissingFileError(f"image file {path} does not exist")
     try:
         img = Image.open(path)
         img.load()
     except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"cannot read {path} as an image ({exc})") from None
+        raise BadFileError(f"cannot read {path} as an image ({exc})") from None
     if img.width == 0 or img.height == 0:
         raise ValueError(f"image {path} is empty ({img.width}x{img.height})")
     return img.convert(mode) if mode is not None else img

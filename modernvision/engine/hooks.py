@@ -28,6 +28,9 @@ class Hook:
 
     def on_fit_end(self, trainer: Trainer) -> None: ...
 
+    def on_extend(self, trainer: Trainer) -> None:
+        """A finished run continues with a new schedule segment (after its state was loaded)."""
+
     def state_dict(self) -> dict:
         return {}
 
@@ -85,6 +88,9 @@ class EarlyStopping(Hook):
                             f"{self.best_epoch + 1})")
                 trainer.should_stop = True
 
+    def on_extend(self, trainer: Trainer) -> None:
+        self.bad_epochs = 0  # the new schedule gets its own patience
+
     def on_fit_end(self, trainer: Trainer) -> None:
         if self.restore_best and self.best_state is not None:
             trainer.unwrapped.load_state_dict(self.best_state)
@@ -119,9 +125,11 @@ class PreciseBN(Hook):
     def recompute(self, trainer: Trainer) -> None:
         from modernvision.engine import distributed as dist_utils
         from modernvision.engine.trainer import _forward_only
+        from modernvision.layers.norms import _BatchNorm as OurBatchNorm
 
+        kinds = (torch.nn.modules.batchnorm._BatchNorm, OurBatchNorm)  # torch's and ours
         bns = [m for m in trainer.unwrapped.modules()
-               if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+               if isinstance(m, kinds) and m.track_running_stats]
         if not bns:
             return
         momenta = [m.momentum for m in bns]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -50,7 +49,8 @@ class ClassificationTask(nn.Module):
 
     Training: ``forward(images, targets) -> {"loss_cls": ..., ["loss_aux": ...]}``; nets with
     auxiliary classifiers (an :class:`AuxOutput`) add ``aux_weight * sum(CE(aux))``.
-    Inference: ``forward(images) -> logits``.
+    Inference: ``forward(images) -> logits``, scored by
+    :class:`~modernvision.engine.evaluation.ClassificationEvaluator`.
 
     Args:
         model: the network.
@@ -112,21 +112,3 @@ class ClassificationTask(nn.Module):
             return losses
         return {"loss_cls": F.cross_entropy(out.float(), targets,
                                             label_smoothing=self.label_smoothing)}
-
-    @torch.no_grad()
-    def evaluation_sums(self, images: Tensor, targets: Tensor) -> dict[str, Tensor]:
-        logits = self(images).float()
-        preds = logits.argmax(1)
-        idx = targets * self.num_classes + preds
-        cm = torch.bincount(idx, minlength=self.num_classes ** 2)
-        return {
-            "loss_sum": F.cross_entropy(logits, targets, reduction="sum"),
-            "correct": (preds == targets).sum(),
-            "count": torch.tensor(targets.numel(), device=targets.device),
-            "confusion": cm.reshape(self.num_classes, self.num_classes),
-        }
-
-    @staticmethod
-    def metrics_from_sums(sums: dict[str, Tensor]) -> dict[str, float]:
-        n = float(sums["count"])
-        return {"loss": float(sums["loss_sum"]) / n, "acc": float(sums["correct"]) / n}

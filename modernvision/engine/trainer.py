@@ -1,18 +1,23 @@
 """The Trainer: a small explicit loop over ``run_step``, with hooks.
 
-The model (or a task wrapper such as :class:`~modernvision.engine.tasks.ClassificationTask`)
-is called on each batch and returns a dict of losses; their sum is minimised. Everything a run
-needs to continue is checkpointed atomically at the end of every epoch (model, optimizer,
-scheduler, hooks, epoch, history, RNG states), so ``fit(resume=...)`` continues to the same
-result as an uninterrupted run. Under ``torchrun`` the model is wrapped in DDP, data is sharded
-with a distributed sampler, evaluation sums are reduced across ranks, and only rank 0 writes.
+A batch is ``(inputs, targets)``. In training mode the model (or a task wrapper such as
+:class:`~modernvision.engine.tasks.ClassificationTask`) is called as ``model(inputs, targets)``
+and returns a dict of losses; their sum is minimised. Validation calls ``model(inputs)`` in eval
+mode and hands the predictions to an :class:`~modernvision.engine.evaluation.Evaluator`.
+
+Everything a run needs to continue is checkpointed atomically at the end of every epoch (model,
+optimizer, scheduler, hooks, epoch, history, RNG states) *before* the epoch is reported, so an
+epoch that was printed is never lost and ``fit(resume=...)`` continues to the same result as an
+uninterrupted run. A run can be extended past its end with a new schedule segment (see
+``schedule_segment``). Under ``torchrun`` the model is wrapped in DDP, data is sharded with a
+distributed sampler, evaluators reduce or gather across ranks, and only rank 0 writes or prints.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,10 +33,12 @@ from modernvision.engine import distributed as dist_utils
 from modernvision.engine.checkpoint import (
     CheckpointError,
     atomic_save,
+    atomic_write_text,
     load_checkpoint,
     rng_state,
     set_rng_state,
 )
+from modernvision.engine.evaluation import Evaluator
 from modernvision.engine.hooks import Hook
 
 SchedulerFactory = Callable[[torch.optim.Optimizer, int], Any]
@@ -91,12 +98,12 @@ class Trainer:
 
     Args:
         model: called as ``model(*batch)`` (or ``model(**batch)``); returns ``dict[str, Tensor]``
-            of losses in training mode. For validation metrics it may define
-            ``evaluation_sums(*batch) -> dict[str, Tensor]`` (additive totals) and
-            ``metrics_from_sums(sums) -> dict[str, float]``.
+            of losses in training mode; in eval mode ``model(inputs)`` returns predictions.
         optimizer: built on ``model.parameters()`` (param groups welcome).
         train_set: a map-style dataset.
-        val_set: optional validation dataset (metrics are prefixed ``val_``).
+        val_set: optional validation dataset of ``(inputs, targets)`` items (metrics are
+            prefixed ``val_``); needs ``evaluator``.
+        evaluator: scores eval-mode predictions (reset / update / compute).
         epochs: total number of epochs.
         batch_size: global batch size (split across ranks under torchrun).
         scheduler: an LR scheduler, or a factory ``(optimizer, steps_per_epoch) -> scheduler``.
@@ -113,7 +120,11 @@ class Trainer:
         seed: shuffling seed (the order of epoch ``e`` depends only on ``seed`` and ``e``).
         config: the fully resolved run configuration, saved as ``config.json``.
         collate_fn: DataLoader collate function (detection batches need one).
-        progress: show a tqdm bar per epoch.
+        progress: show a tqdm bar per epoch; ``None`` (default) shows it only when stderr is a
+            terminal (files and CI logs get one line per epoch, no carriage returns).
+        schedule_segment: which schedule segment this trainer's ``scheduler`` is (0 for the
+            run's own; ``k`` for its ``k``-th extension). A checkpoint from another segment
+            restores everything but the scheduler, and the lr restarts at the new schedule.
         log: where messages go (default ``print`` on rank 0).
     """
 
@@ -124,6 +135,7 @@ class Trainer:
         train_set: Dataset,
         *,
         val_set: Dataset | None = None,
+        evaluator: Evaluator | None = None,
         epochs: int,
         batch_size: int,
         scheduler: Any | SchedulerFactory | None = None,
@@ -139,8 +151,9 @@ class Trainer:
         config: dict | None = None,
         collate_fn: Callable | None = None,
         eval_batch_size: int | None = None,
-        progress: bool = True,
+        progress: bool | None = None,
         log: Callable[[str], None] | None = None,
+        schedule_segment: int = 0,
     ) -> None:
         if not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"epochs must be a positive int, got {epochs!r}")
@@ -151,6 +164,9 @@ class Trainer:
                              f"{scheduler_interval!r}")
         if grad_clip_norm is not None and grad_clip_norm <= 0:
             raise ValueError(f"grad_clip_norm must be > 0, got {grad_clip_norm}")
+        if val_set is not None and evaluator is None:
+            raise ValueError("a val_set needs an evaluator to score it (e.g. "
+                             "ClassificationEvaluator(num_classes))")
         self.device = torch.device(device) if device is not None else torch.device(
             "cuda" if torch.cuda.is_available() else "cpu")
         self.distributed = dist_utils.init_distributed(self.device)
@@ -175,7 +191,11 @@ class Trainer:
         self.grad_clip_norm = grad_clip_norm
         self.hooks = list(hooks)
         self.run_dir = Path(run_dir) if run_dir is not None else None
+        if progress is None:
+            progress = sys.stderr.isatty()
         self.progress = progress and self.rank == 0
+        self.evaluator = evaluator
+        self.schedule_segment = schedule_segment
         self._log = log or print
         self.config = dict(config or {})
 
@@ -201,7 +221,6 @@ class Trainer:
         self.global_step = 0
         self.history: list[dict[str, float]] = []
         self.should_stop = False
-        self.last_eval_sums: dict[str, Tensor] = {}
 
     # -------------------------------------------------------------------------------------
     def log(self, msg: str) -> None:
@@ -295,31 +314,27 @@ class Trainer:
         return out
 
     @torch.no_grad()
-    def evaluate(self, loader: DataLoader | None = None, *, prefix: str = "val_") -> dict:
-        """Metrics of the model on ``loader`` (default: the validation set), reduced over ranks."""
+    def evaluate(self, loader: DataLoader | None = None, *, evaluator: Evaluator | None = None,
+                 prefix: str = "val_") -> dict:
+        """Metrics of the eval-mode model on ``loader`` (default: the validation set) scored by
+        ``evaluator`` (default: the trainer's), over all ranks."""
         loader = loader if loader is not None else self.val_loader
-        if loader is None:
+        evaluator = evaluator if evaluator is not None else self.evaluator
+        if loader is None or evaluator is None:
             return {}
         model = self.unwrapped
-        if not hasattr(model, "evaluation_sums"):
-            return {}
         was_training = model.training
         model.eval()
-        sums: dict[str, Tensor] = {}
+        evaluator.reset()
         try:
             for batch in loader:
-                batch = _move(batch, self.device, self.channels_last)
+                inputs, targets = _move(batch, self.device, self.channels_last)
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                    part = _call_method(model.evaluation_sums, batch)
-                for k, v in part.items():
-                    v = v.detach().double()
-                    sums[k] = sums[k] + v if k in sums else v
+                    predictions = model(inputs)
+                evaluator.update(predictions, targets)
         finally:
             model.train(was_training)
-        sums = dist_utils.all_reduce_sum(sums, self.device)
-        self.last_eval_sums = sums  # e.g. the confusion matrix of a ClassificationTask
-        metrics = model.metrics_from_sums(sums)
-        return {f"{prefix}{k}": v for k, v in metrics.items()}
+        return {f"{prefix}{k}": v for k, v in evaluator.compute().items()}
 
     # -------------------------------------------------------------------------------------
     def fit(self, resume: str | Path | bool | None = None) -> list[dict[str, float]]:
@@ -329,8 +344,8 @@ class Trainer:
             self._resume(resume)
         if self.run_dir is not None and self.rank == 0:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.json").write_text(
-                json.dumps(self.resolved_config(), indent=2, default=str))
+            atomic_write_text(self.run_dir / "config.json",
+                              json.dumps(self.resolved_config(), indent=2, default=str))
         for h in self.hooks:
             h.on_fit_start(self)
         while self.epoch < self.epochs and not self.should_stop:
@@ -348,8 +363,8 @@ class Trainer:
                 h.on_epoch_end(self, metrics)
             self.epoch += 1
             self.history.append(metrics)
+            self._write_epoch()  # saved before it is reported: a printed epoch is never lost
             self.log(_format_metrics(metrics))
-            self._write_epoch()
         for h in self.hooks:
             h.on_fit_end(self)
         if self.run_dir is not None and self.rank == 0:
@@ -367,6 +382,7 @@ class Trainer:
             "global_step": self.global_step,
             "history": self.history,
             "should_stop": self.should_stop,
+            "schedule_segment": self.schedule_segment,
             "rng": rng_state(),
         }
 
@@ -375,10 +391,8 @@ class Trainer:
             dist_utils.barrier()
             return
         atomic_save(self.state_dict(), self.checkpoint_path)
-        lines = "".join(json.dumps(m) + "\n" for m in self.history)
-        tmp = self.run_dir / ".metrics.jsonl.tmp"
-        tmp.write_text(lines)
-        os.replace(tmp, self.run_dir / "metrics.jsonl")
+        atomic_write_text(self.run_dir / "metrics.jsonl",
+                          "".join(json.dumps(m) + "\n" for m in self.history))
         from modernvision.viz.plots import plot_history
 
         plot_history(self.history, self.run_dir)
@@ -400,15 +414,25 @@ class Trainer:
         except (RuntimeError, ValueError, KeyError) as exc:
             raise CheckpointError(f"checkpoint {path} does not fit this model/optimizer: "
                                   f"{exc}") from exc
-        if self.scheduler is not None and ckpt.get("scheduler") is not None:
-            self.scheduler.load_state_dict(ckpt["scheduler"])
         for h, state in zip(self.hooks, ckpt.get("hooks", [])):
             h.load_state_dict(state)
         self.epoch, self.global_step = ckpt["epoch"], ckpt.get("global_step", 0)
         self.history = list(ckpt.get("history", []))
-        self.should_stop = bool(ckpt.get("should_stop", False))
         set_rng_state(ckpt["rng"])
-        self.log(f"resumed from {path} after epoch {self.epoch}")
+        if ckpt.get("schedule_segment", 0) == self.schedule_segment:
+            if self.scheduler is not None and ckpt.get("scheduler") is not None:
+                self.scheduler.load_state_dict(ckpt["scheduler"])
+            self.should_stop = bool(ckpt.get("should_stop", False))
+            self.log(f"resumed from {path} after epoch {self.epoch}")
+        else:  # the first epoch of an extension: a fresh schedule from the base lr
+            if self.scheduler is not None:
+                for group, lr in zip(self.optimizer.param_groups, self.scheduler.get_lr()):
+                    group["lr"] = lr
+            self.should_stop = False
+            for h in self.hooks:
+                h.on_extend(self)
+            self.log(f"extending {path} after epoch {self.epoch} with a new schedule to epoch "
+                     f"{self.epochs}")
 
 
 def _forward_only(trainer: Trainer, batch: Any) -> Any:
@@ -416,14 +440,6 @@ def _forward_only(trainer: Trainer, batch: Any) -> Any:
     batch = _move(batch, trainer.device, trainer.channels_last)
     with torch.autocast(trainer.device.type, dtype=torch.bfloat16, enabled=trainer.amp):
         return _call(trainer.unwrapped, batch)
-
-
-def _call_method(fn: Callable, batch: Any) -> Any:
-    if isinstance(batch, dict):
-        return fn(**batch)
-    if isinstance(batch, (list, tuple)):
-        return fn(*batch)
-    return fn(batch)
 
 
 def _format_metrics(m: dict[str, float]) -> str:

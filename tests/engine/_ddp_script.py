@@ -7,7 +7,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from modernvision.data import load_arrays
-from modernvision.engine import ClassificationTask, Trainer
+from modernvision.engine import ClassificationEvaluator, ClassificationTask, Trainer
 from modernvision.engine import distributed as dist_utils
 from modernvision.optim import SGD
 
@@ -22,6 +22,7 @@ def main(out: str) -> None:
     task = ClassificationTask(model, 10)
     opt = SGD(task.parameters(), lr=0.1, momentum=0.9)
     trainer = Trainer(task, opt, TensorDataset(x, y), val_set=TensorDataset(x[:100], y[:100]),
+                      evaluator=ClassificationEvaluator(10),
                       epochs=2, batch_size=32, device="cpu", progress=False, seed=3,
                       log=lambda m: None)
     trainer.fit()

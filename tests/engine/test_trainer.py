@@ -8,10 +8,9 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from modernvision.engine import ClassificationTask, EarlyStopping, Trainer
+from modernvision.engine import ClassificationEvaluator, ClassificationTask, EarlyStopping, Trainer
 from modernvision.engine.checkpoint import CheckpointError, atomic_save, load_checkpoint
 from modernvision.engine.hooks import Hook
-from modernvision.engine.jobs import TrainConfig, train
 from modernvision.optim import Adam, build_scheduler
 
 
@@ -31,7 +30,8 @@ def _trainer(tmp_path, epochs, hooks=(), seed=0, name="run"):
     torch.manual_seed(seed)
     task = ClassificationTask(_net(), 4)
     opt = Adam(task.parameters(), lr=1e-2)
-    return Trainer(task, opt, _data(), val_set=_data(32, seed=1), epochs=epochs, batch_size=16,
+    return Trainer(task, opt, _data(), val_set=_data(32, seed=1),
+                   evaluator=ClassificationEvaluator(4), epochs=epochs, batch_size=16,
                    scheduler=lambda o, n: build_scheduler("cosine", o, epochs=epochs,
                                                           steps_per_epoch=n),
                    hooks=hooks, run_dir=tmp_path / name, progress=False, log=lambda m: None)
@@ -61,21 +61,6 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
                                                            resumed.history]
     lines = (tmp_path / "crashed" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3, 4]
-
-
-def test_cli_resume_two_plus_two_equals_four(tmp_path):
-    common = dict(model="compact_cnn", data="digits", batch_size=64, lr=2e-3,
-                  scheduler="none", train_subset=256, progress=False)
-    progress = common.pop("progress")
-    a = TrainConfig(**common, epochs=4, run_dir=str(tmp_path / "a"))
-    train(a, progress=progress, log=lambda m: None)
-    b = TrainConfig(**common, epochs=2, run_dir=str(tmp_path / "b"))
-    train(b, progress=progress, log=lambda m: None)
-    b.epochs = 4
-    train(b, resume=True, progress=progress, log=lambda m: None)
-    wa = torch.load(tmp_path / "a" / "model_final.pt")["model"]
-    wb = torch.load(tmp_path / "b" / "model_final.pt")["model"]
-    assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
 def test_run_folder_contents(tmp_path):
@@ -129,7 +114,7 @@ def test_early_stopping_stops_and_restores_best(tmp_path):
     scores = iter([1.0, 0.5, 0.7, 0.6, 0.9, 0.1])
     snapshots = {}
 
-    def fake_eval(loader=None, prefix="val_"):
+    def fake_eval(loader=None, evaluator=None, prefix="val_"):
         snapshots[t.epoch] = {k: v.clone() for k, v in t.unwrapped.state_dict().items()}
         return {"val_loss": next(scores)}
 
@@ -176,7 +161,8 @@ def test_bad_trainer_arguments():
     opt = Adam(task.parameters())
     for kwargs, match in [({"epochs": 0}, "epochs"), ({"batch_size": 0}, "batch_size"),
                           ({"scheduler_interval": "week"}, "scheduler_interval"),
-                          ({"grad_clip_norm": -1.0}, "grad_clip_norm")]:
+                          ({"grad_clip_norm": -1.0}, "grad_clip_norm"),
+                          ({"val_set": _data(8)}, "evaluator")]:
         args = {"epochs": 1, "batch_size": 8} | kwargs
         with pytest.raises(ValueError, match=match):
             Trainer(task, opt, _data(), **args)
@@ -223,3 +209,25 @@ def test_batch_size_of_classification_and_detection_batches():
     images = [torch.zeros(3, 8, 8), torch.zeros(3, 6, 6)]
     assert _batch_size((images, [{"boxes": torch.zeros(0, 4)}] * 2)) == 2
     assert _batch_size({"images": torch.zeros(4, 1, 2, 2)}) == 4
+
+
+def test_precise_bn_finds_our_own_batch_norm_too():
+    from modernvision.engine import PreciseBN
+    from modernvision.layers import BatchNorm2d
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 3, 3), BatchNorm2d(3), nn.Flatten(), nn.Linear(108, 4))
+    task = ClassificationTask(net, 4)
+    t = Trainer(task, Adam(task.parameters()), _data(64), epochs=1, batch_size=16,
+                channels_last=False, progress=False)
+    net[1].running_mean.fill_(123.0)
+    PreciseBN(num_batches=2).recompute(t)
+    x = torch.cat([x for i, (x, _) in zip(range(2), t.train_loader)])
+    torch.testing.assert_close(net[1].running_mean, net[0](x).mean((0, 2, 3)))
+
+
+def test_progress_bars_only_on_a_terminal(monkeypatch):
+    task = ClassificationTask(_net(), 4)
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False, raising=False)
+    t = Trainer(task, Adam(task.parameters()), _data(16), epochs=1, batch_size=8)
+    assert t.progress is False  # files and CI logs: one line per epoch, no carriage returns

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from modernvision._errors import BadFileError, MissingFileError
+
 __all__ = ["draw_boxes", "read_image", "write_image"]
 
 
@@ -20,15 +22,15 @@ def read_image(path: str | Path) -> np.ndarray:
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"image file not found: {path}")
+        raise MissingFileError(f"image file not found: {path}")
     data = path.read_bytes()
     if not data:
-        raise ValueError(f"{path}: empty file, expected an image (PNG, JPEG, ...)")
+        raise BadFileError(f"{path}: empty file, expected an image (PNG, JPEG, ...)")
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:
-        raise ValueError(f"{path}: not an image OpenCV can decode (PNG, JPEG, BMP, TIFF, ...)")
+        raise BadFileError(f"{path}: not an image OpenCV can decode (PNG, JPEG, BMP, TIFF, ...)")
     if img.size == 0:
-        raise ValueError(f"{path}: the image is empty (shape {img.shape})")
+        raise BadFileError(f"{path}: the image is empty (shape {img.shape})")
     if img.dtype == np.uint16:
         img = (img >> 8).astype(np.uint8)
     elif img.dtype != np.uint8:
