@@ -103,7 +103,10 @@ def run_demo(args: argparse.Namespace) -> int:
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = [s for s in sections if s not in SECTIONS]
     if unknown:
-        raise ValueError(f"--sections: unknown {unknown}; choose from {', '.join(SECTIONS)}")
+        from modernvision._errors import InvalidArgumentError
+
+        raise InvalidArgumentError(
+            f"--sections: unknown {unknown}; choose from {', '.join(SECTIONS)}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     report: list[tuple[str, list[str], float]] = []

@@ -59,7 +59,6 @@ class DataParts:
     val: Dataset | None
     test: Dataset | None
     meta: dict = field(default_factory=dict)  # saved in config.json, e.g. {"classes": [...]}
-    collate_fn: Callable | None = None
 
 
 @dataclass
@@ -114,6 +113,8 @@ class Job:
 
     # Optional ---------------------------------------------------------------------------
     def collate_fn(self) -> Callable | None:
+        """How items become a batch (None: torch's default stacking; detection batches are
+        lists)."""
         return None
 
     def param_groups(self, model: nn.Module, cfg: RunConfig) -> list:
@@ -242,7 +243,7 @@ def _build_trainer(job: Job, cfg: RunConfig, run_dir: Path, *, segments: list[tu
                       epochs=total_epochs, batch_size=cfg.batch_size, scheduler=scheduler,
                       scheduler_interval="step", hooks=hooks, run_dir=run_dir, device=cfg.device,
                       grad_clip_norm=cfg.grad_clip, num_workers=cfg.num_workers, seed=cfg.seed,
-                      config=config, collate_fn=data.collate_fn,
+                      config=config, collate_fn=job.collate_fn(),
                       eval_batch_size=job.eval_batch_size, progress=progress, log=log,
                       schedule_segment=seg_index)
     return trainer, data
@@ -266,7 +267,7 @@ def _fit_and_test(job: Job, trainer, data: DataParts, cfg: RunConfig, run_dir: P
     result: dict[str, Any] = {"epochs_run": trainer.epoch, "train_seconds": seconds}
     if data.test is not None:
         loader = DataLoader(data.test, batch_size=job.eval_batch_size or cfg.batch_size,
-                            collate_fn=data.collate_fn)
+                            collate_fn=job.collate_fn())
         evaluator = job.build_evaluator(cfg, data.meta)
         result |= trainer.evaluate(loader, evaluator=evaluator, prefix="test_")
         result["test_images"] = len(data.test)
