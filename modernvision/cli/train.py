@@ -27,6 +27,9 @@ def _train_fields() -> dict[str, dict]:
         for f in cls.cli_fields():
             entry = fields.setdefault(f.name, {"type": f.type, "help": f.metadata["help"],
                                                "defaults": {}})
+            if entry["type"] != f.type:  # one flag, one type: a config bug, not a user's
+                raise TypeError(f"config field {f.name!r} is {entry['type']} in one job and "
+                                f"{f.type} in {job}; rename one")
             entry["defaults"][job] = f.default
     return fields
 
@@ -34,7 +37,7 @@ def _train_fields() -> dict[str, dict]:
 def _default_text(defaults: dict[str, typing.Any], jobs: int) -> str:
     if len(set(map(repr, defaults.values()))) == 1:
         return f"default {next(iter(defaults.values()))}"
-    return "default " + ", ".join(f"{v} ({j})" for j, v in defaults.items())
+    return "default " + ", ".join(f"{v} for {j}" for j, v in defaults.items())
 
 
 def register(sub: argparse._SubParsersAction) -> None:

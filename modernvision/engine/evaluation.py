@@ -17,6 +17,7 @@ retrieval and sequence evaluators live beside their jobs).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -76,3 +77,61 @@ class ClassificationEvaluator:
         self.count = int(sums["count"])
         n = float(sums["count"])
         return {"loss": float(sums["loss_sum"]) / n, "acc": float(sums["correct"]) / n}
+
+
+class CocoEvaluator:
+    """COCO AP/AR of detections (``list[Detections]`` per batch), as pycocotools computes them.
+
+    The ground truth is a COCO dict for the whole data set; only the images the evaluator was
+    updated with count (so a subset, or one rank's shard, is scored on its own images), and
+    under ``torchrun`` every rank's results are gathered before scoring.
+
+    Args:
+        ground_truth: COCO instances dict (``images``, ``annotations``, ``categories``).
+        category_ids: ``category_ids[label]`` is the COCO category id of a model label (None:
+            labels are category ids).
+        iou_types: ``("bbox",)``, or ``("bbox", "segm")`` for models with masks (segm metrics
+            are prefixed ``mask_``).
+    """
+
+    def __init__(self, ground_truth: dict, *, category_ids: Sequence[int] | None = None,
+                 iou_types: Sequence[str] = ("bbox",)) -> None:
+        self.ground_truth = ground_truth
+        self.category_ids = category_ids
+        self.iou_types = tuple(iou_types)
+        self.reset()
+
+    def reset(self) -> None:
+        self._results: dict[str, list[dict]] = {t: [] for t in self.iou_types}
+        self._image_ids: list[int] = []
+
+    def update(self, predictions: Sequence[Any], targets: Sequence[dict]) -> None:
+        for det, target in zip(predictions, targets, strict=True):
+            image_id = int(target["image_id"])
+            self._image_ids.append(image_id)
+            for iou_type in self.iou_types:
+                self._results[iou_type] += det.to_coco_results(
+                    image_id, self.category_ids, iou_type=iou_type)
+
+    def compute(self) -> dict[str, float]:
+        from modernvision.metrics.coco import coco_evaluate
+
+        parts = dist_utils.all_gather_object((self._image_ids, self._results))
+        ids = sorted({i for image_ids, _ in parts for i in image_ids})
+        gt = subset_coco(self.ground_truth, ids)
+        out: dict[str, float] = {}
+        for iou_type in self.iou_types:
+            results = [r for _, res in parts for r in res[iou_type]]
+            stats = coco_evaluate(gt, results, iou_type=iou_type)
+            prefix = "" if iou_type == "bbox" else "mask_"
+            out |= {f"{prefix}{k}": float(v) for k, v in stats.items()}
+        self.count = len(ids)
+        return out
+
+
+def subset_coco(ground_truth: dict, image_ids: Sequence[int]) -> dict:
+    """The COCO dict restricted to ``image_ids`` (categories kept)."""
+    keep = set(image_ids)
+    return {**ground_truth,
+            "images": [im for im in ground_truth["images"] if im["id"] in keep],
+            "annotations": [a for a in ground_truth["annotations"] if a["image_id"] in keep]}

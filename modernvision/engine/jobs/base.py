@@ -97,7 +97,10 @@ class Job:
         predictions from ``model(inputs)`` in eval mode."""
         raise NotImplementedError  # pragma: no cover
 
-    def build_evaluator(self, cfg: RunConfig, meta: dict) -> Evaluator:
+    def build_evaluator(self, cfg: RunConfig, meta: dict, dataset: Dataset) -> Evaluator:
+        """The evaluator for ``dataset`` (which may be a ``torch.utils.data.Subset``; an
+        evaluator that needs data-set-level ground truth, such as COCO's, reads it from the
+        underlying data set and keeps only the images it was updated with)."""
         raise NotImplementedError  # pragma: no cover
 
     def split_dataset(self, cfg: RunConfig, meta: dict, split: str,
@@ -239,7 +242,8 @@ def _build_trainer(job: Job, cfg: RunConfig, run_dir: Path, *, segments: list[tu
         config["extensions"] = extensions
     total_epochs = segments[-1][0] + seg_epochs
     trainer = Trainer(model, optimizer, data.train, val_set=data.val,
-                      evaluator=job.build_evaluator(cfg, data.meta) if data.val else None,
+                      evaluator=(job.build_evaluator(cfg, data.meta, data.val)
+                                 if data.val is not None else None),
                       epochs=total_epochs, batch_size=cfg.batch_size, scheduler=scheduler,
                       scheduler_interval="step", hooks=hooks, run_dir=run_dir, device=cfg.device,
                       grad_clip_norm=cfg.grad_clip, num_workers=cfg.num_workers, seed=cfg.seed,
@@ -268,7 +272,7 @@ def _fit_and_test(job: Job, trainer, data: DataParts, cfg: RunConfig, run_dir: P
     if data.test is not None:
         loader = DataLoader(data.test, batch_size=job.eval_batch_size or cfg.batch_size,
                             collate_fn=job.collate_fn())
-        evaluator = job.build_evaluator(cfg, data.meta)
+        evaluator = job.build_evaluator(cfg, data.meta, data.test)
         result |= trainer.evaluate(loader, evaluator=evaluator, prefix="test_")
         result["test_images"] = len(data.test)
         if trainer.rank == 0:
@@ -425,7 +429,7 @@ def evaluate_run(run_dir: str | Path, *, split: str = "test", data: str | None =
     subset = None if full else run.cfg.eval_subset
     if subset is not None and subset < len(dataset):
         dataset = torch.utils.data.Subset(dataset, range(subset))
-    evaluator = run.job.build_evaluator(run.cfg, run.meta)
+    evaluator = run.job.build_evaluator(run.cfg, run.meta, dataset)
     loader = DataLoader(dataset, batch_size=run.job.eval_batch_size or run.cfg.batch_size,
                         collate_fn=run.job.collate_fn())
     evaluator.reset()

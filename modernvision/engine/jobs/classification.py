@@ -66,7 +66,8 @@ class ClassificationJob(Job):
         task.classes = classes
         return task
 
-    def build_evaluator(self, cfg: ClassificationConfig, meta: dict) -> ClassificationEvaluator:
+    def build_evaluator(self, cfg: ClassificationConfig, meta: dict,
+                        dataset: Dataset) -> ClassificationEvaluator:
         return ClassificationEvaluator(len(meta["classes"]))
 
     def param_groups(self, model: ClassificationTask, cfg: ClassificationConfig) -> list:

@@ -254,12 +254,73 @@ class ClassificationConfig(RunConfig):
                                        f"{self.backbone_lr_mult}")
 
 
+@dataclass
+class DetectionConfig(RunConfig):
+    """A detector (boxes; masks for instance models) trained on a detection data set."""
+
+    job: ClassVar[str] = "detection"
+
+    data: str = opt("scenes:scenes", "scenes:DIR (`modernvision data make-scenes`), "
+                    "coco:IMAGES,TRAIN.json[,VAL.json[,TEST.json]], voc:DIR or yolo:DIR; "
+                    "without a val/test split the last 10%% of the images are held out")
+    epochs: int = opt(12, "epochs to train")
+    batch_size: int = opt(4, "global batch size (split across processes under torchrun)")
+    lr: float = opt(0.01, "base learning rate")
+    optimizer: str = opt("momentum", "sgd | momentum | nesterov | rmsprop | adam | adamw")
+    weight_decay: float = opt(1e-4, "weight decay (decoupled for adamw)")
+    warmup_epochs: float = opt(0.25, "linear lr warm-up over this many epochs")
+    min_size: int | None = opt(None, "the model's transform resizes the shorter side to this "
+                               "(default: the model's own)")
+    max_size: int | None = opt(None, "...and caps the longer side at this (default: the "
+                               "model's own)")
+    multiscale: str | None = opt(None, "multi-scale training: comma-separated shorter sides "
+                                 "sampled per batch, e.g. 224,256,288 (default: off)")
+    augmentation: str = opt("none", "training augmentation recipe: none | photometric | ssd "
+                            "(photometric, zoom-out, IoU crop); never flips, since digits do "
+                            "not survive it")
+    trainable_layers: int | None = opt(None, "backbone stages that train, 0-5, as torchvision's "
+                                       "trainable_backbone_layers (default: the model's own)")
+
+    def validate(self) -> None:
+        super().validate()
+        spec = self.data_spec
+        if spec.kind not in ("scenes", "coco", "voc", "yolo"):
+            raise InvalidArgumentError(
+                f"--data {self.data!r}: a detector trains on scenes:DIR, "
+                "coco:IMAGES,ANNOTATIONS.json, voc:DIR or yolo:DIR")
+        for name in ("min_size", "max_size"):
+            value = getattr(self, name)
+            if value is not None and not _positive_int(value):
+                raise InvalidArgumentError(f"{flag(name)} must be a positive integer, got "
+                                           f"{value!r}")
+        self.multiscale_sizes()  # parses, raising on a malformed list
+        if self.augmentation not in ("none", "photometric", "ssd"):
+            raise InvalidArgumentError(f"--augmentation must be none, photometric or ssd, got "
+                                       f"{self.augmentation!r}")
+        if self.trainable_layers is not None and self.trainable_layers not in range(6):
+            raise InvalidArgumentError(f"--trainable-layers must be 0..5, got "
+                                       f"{self.trainable_layers!r}")
+
+    def multiscale_sizes(self) -> tuple[int, ...] | None:
+        if self.multiscale is None:
+            return None
+        try:
+            sizes = tuple(int(v) for v in str(self.multiscale).split(","))
+        except ValueError:
+            sizes = ()
+        if not sizes or any(v < 1 for v in sizes):
+            raise InvalidArgumentError(f"--multiscale must be comma-separated positive sizes "
+                                       f"such as 224,256,288, got {self.multiscale!r}")
+        return sizes
+
+
 #: Config class of each job, by job name. A job adds its config here (this module stays
 #: torch-free, so ``train --help`` can list every job's flags without importing the jobs).
-CONFIGS: dict[str, type[RunConfig]] = {"classification": ClassificationConfig}
+CONFIGS: dict[str, type[RunConfig]] = {"classification": ClassificationConfig,
+                                       "detection": DetectionConfig}
 
 #: The job that drives each registry task.
-TASK_JOBS: dict[str, str] = {"classification": "classification"}
+TASK_JOBS: dict[str, str] = {"classification": "classification", "detection": "detection"}
 
 
 def job_for_task(task: str) -> str:
