@@ -102,26 +102,25 @@ class CocoEvaluator:
         self.reset()
 
     def reset(self) -> None:
-        self._results: dict[str, list[dict]] = {t: [] for t in self.iou_types}
+        self._results: list[dict] = []
         self._image_ids: list[int] = []
 
     def update(self, predictions: Sequence[Any], targets: Sequence[dict]) -> None:
         for det, target in zip(predictions, targets, strict=True):
             image_id = int(target["image_id"])
             self._image_ids.append(image_id)
-            for iou_type in self.iou_types:
-                self._results[iou_type] += det.to_coco_results(
-                    image_id, self.category_ids, iou_type=iou_type)
+            # one result per detection: its box, and its RLE mask when the model has masks
+            self._results += det.to_coco_results(image_id, self.category_ids)
 
     def compute(self) -> dict[str, float]:
         from modernvision.metrics.coco import coco_evaluate
 
         parts = dist_utils.all_gather_object((self._image_ids, self._results))
         ids = sorted({i for image_ids, _ in parts for i in image_ids})
+        results = [r for _, res in parts for r in res]
         gt = subset_coco(self.ground_truth, ids)
         out: dict[str, float] = {}
         for iou_type in self.iou_types:
-            results = [r for _, res in parts for r in res[iou_type]]
             stats = coco_evaluate(gt, results, iou_type=iou_type)
             prefix = "" if iou_type == "bbox" else "mask_"
             out |= {f"{prefix}{k}": float(v) for k, v in stats.items()}
