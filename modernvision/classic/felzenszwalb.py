@@ -28,6 +28,8 @@ scikit-image's choices, each a detail the paper leaves open:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numba
 import numpy as np
 import torch
@@ -35,7 +37,7 @@ from scipy import ndimage
 
 from modernvision._errors import InvalidArgumentError
 
-__all__ = ["felzenszwalb", "as_float_image"]
+__all__ = ["PixelGraph", "as_float_image", "felzenszwalb", "pixel_graph", "segment_graph"]
 
 
 def as_float_image(image: np.ndarray, name: str = "image") -> np.ndarray:
@@ -90,18 +92,47 @@ def felzenszwalb(
         raise InvalidArgumentError(f"sigma must be >= 0, got {sigma}")
     if isinstance(min_size, bool) or int(min_size) != min_size or min_size < 0:
         raise InvalidArgumentError(f"min_size must be an integer >= 0, got {min_size}")
-    labels = _segment(as_float_image(array), float(scale), float(sigma), int(min_size))
+    graph = pixel_graph(as_float_image(array), sigma=float(sigma))
+    labels = segment_graph(graph, scale=float(scale), min_size=int(min_size))
     return torch.from_numpy(labels) if as_tensor else labels
 
 
-def _segment(image: np.ndarray, scale: float, sigma: float, min_size: int) -> np.ndarray:
-    """Labels of a float64 ``[H, W, C]`` image (validated by the caller)."""
+@dataclass(frozen=True)
+class PixelGraph:
+    """The 8-connected pixel graph of a smoothed image, its edges sorted by weight.
+
+    Several segmentations of one image (other ``scale`` or ``min_size``) share one graph.
+
+    Attributes:
+        height: image height.
+        width: image width.
+        first: int32 ``[E]`` pixel index (``row * width + col``) of one end of each edge.
+        second: int32 ``[E]`` the other end.
+        weight: float64 ``[E]`` edge weights, non-decreasing.
+    """
+
+    height: int
+    width: int
+    first: np.ndarray
+    second: np.ndarray
+    weight: np.ndarray
+
+
+def pixel_graph(image: np.ndarray, *, sigma: float) -> PixelGraph:
+    """Smooth a float64 ``[H, W, C]`` image and build its sorted edge list."""
     height, width = image.shape[:2]
     smooth = ndimage.gaussian_filter(image, sigma=(sigma, sigma, 0.0), mode="reflect",
                                      truncate=4.0)
     costs = edge_weights(smooth)
-    order = np.argsort(costs)
-    return _merge(order, costs, height, width, scale / 255.0, min_size)
+    order = np.argsort(costs)  # NumPy's default sort, as scikit-image: the same tie order
+    first, second, weight = _sorted_edges(order, costs, height, width)
+    return PixelGraph(height, width, first, second, weight)
+
+
+def segment_graph(graph: PixelGraph, *, scale: float, min_size: int) -> np.ndarray:
+    """int64 ``[H, W]`` labels of the graph's segmentation (``scale`` in 0..255 units)."""
+    return _merge(graph.first, graph.second, graph.weight, graph.height, graph.width,
+                  scale / 255.0, min_size)
 
 
 def edge_weights(image: np.ndarray) -> np.ndarray:
@@ -178,31 +209,40 @@ def _find(parent: np.ndarray, x: int) -> int:
 
 
 @numba.njit(cache=True, nogil=True)
-def _merge(order: np.ndarray, costs: np.ndarray, height: int, width: int, scale: float,
-           min_size: int) -> np.ndarray:
+def _sorted_edges(order, costs, height, width):
+    first = np.empty(order.size, dtype=np.int32)
+    second = np.empty(order.size, dtype=np.int32)
+    weight = np.empty(order.size)
+    for i in range(order.size):
+        a, b = _endpoints(order[i], height, width)
+        first[i] = a
+        second[i] = b
+        weight[i] = costs[order[i]]
+    return first, second, weight
+
+
+@numba.njit(cache=True, nogil=True)
+def _merge(first, second, weight, height, width, scale, min_size):
     n = height * width
-    parent = np.arange(n)
+    parent = np.arange(n, dtype=np.int32)
     size = np.ones(n, dtype=np.int64)
     internal = np.zeros(n)  # Int(C): the largest MST weight inside each component
-    for i in range(order.size):
-        e = order[i]
-        a, b = _endpoints(e, height, width)
-        ra = _find(parent, a)
-        rb = _find(parent, b)
+    for i in range(weight.size):
+        ra = _find(parent, first[i])
+        rb = _find(parent, second[i])
         if ra == rb:
             continue
         t0 = np.float32(internal[ra] + scale / size[ra])  # single precision, as in skimage
         t1 = np.float32(internal[rb] + scale / size[rb])
-        if costs[e] < np.float64(min(t0, t1)):
+        if weight[i] < np.float64(min(t0, t1)):
             if size[ra] < size[rb]:
                 ra, rb = rb, ra
             parent[rb] = ra
             size[ra] += size[rb]
-            internal[ra] = costs[e]
-    for i in range(order.size):  # merge the components still below min_size
-        a, b = _endpoints(order[i], height, width)
-        ra = _find(parent, a)
-        rb = _find(parent, b)
+            internal[ra] = weight[i]
+    for i in range(weight.size):  # merge the components still below min_size
+        ra = _find(parent, first[i])
+        rb = _find(parent, second[i])
         if ra != rb and (size[ra] < min_size or size[rb] < min_size):
             if size[ra] < size[rb]:
                 ra, rb = rb, ra
