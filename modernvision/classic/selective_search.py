@@ -307,7 +307,8 @@ def _region_features(labels, colour_bins, texture_bins, n):
             for c in range(channels):
                 colour[r, c * COLOR_BINS + colour_bins[y, x, c]] += 1.0
                 for o in range(orientations):
-                    texture[r, (c * orientations + o) * TEXTURE_BINS + texture_bins[y, x, c, o]] += 1.0
+                    q = (c * orientations + o) * TEXTURE_BINS + texture_bins[y, x, c, o]
+                    texture[r, q] += 1.0
     for r in range(n):
         colour[r] /= sizes[r] * channels
         texture[r] /= sizes[r] * channels * orientations
