@@ -425,16 +425,14 @@ def _group(colour0, texture0, sizes0, boxes0, pairs, image_size, use_c, use_t, u
     links = 0
     heap = [(0.0, 0, 0, 0)]
     heap.pop()
-    counter = 0
     for p in range(pairs.shape[0]):
         a = pairs[p, 0]
         b = pairs[p, 1]
         link_value, link_next, links = _link(head, link_value, link_next, links, a, b)
         link_value, link_next, links = _link(head, link_value, link_next, links, b, a)
-        s = _similarity(a, b, colour, texture, sizes, boxes, image_size,
-                        use_c, use_t, use_s, use_f)
-        heapq.heappush(heap, (-s, counter, a, b))
-        counter += 1
+        heapq.heappush(heap, (-_similarity(a, b, colour, texture, sizes, boxes, image_size,
+                                           use_c, use_t, use_s, use_f), p, a, b))
+    counter = pairs.shape[0]
     t = n
     while len(heap) > 0:
         _, _, i, j = heapq.heappop(heap)
@@ -465,9 +463,9 @@ def _group(colour0, texture0, sizes0, boxes0, pairs, image_size, use_c, use_t, u
                     seen[q] = t
                     link_value, link_next, links = _link(head, link_value, link_next, links, t, q)
                     link_value, link_next, links = _link(head, link_value, link_next, links, q, t)
-                    s = _similarity(t, q, colour, texture, sizes, boxes, image_size,
-                                    use_c, use_t, use_s, use_f)
-                    heapq.heappush(heap, (-s, counter, t, q))
+                    similarity = _similarity(t, q, colour, texture, sizes, boxes, image_size,
+                                             use_c, use_t, use_s, use_f)
+                    heapq.heappush(heap, (-similarity, counter, t, q))  # ties: oldest first
                     counter += 1
         t += 1
     return boxes[:t], children[:t], sizes[:t]
