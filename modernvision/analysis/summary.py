@@ -335,7 +335,8 @@ def summarize(
 
     names = {m: n for n, m in model.named_modules()}
     watcher = _Watcher()
-    rows: dict[tuple[str, int], LayerRow] = {}  # (module name, call number) -> row, in completion order
+    # (module name, call number) -> row, in completion order
+    rows: dict[tuple[str, int], LayerRow] = {}
     calls: dict[str, int] = {}
 
     def pre_hook(module, _inputs):

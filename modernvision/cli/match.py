@@ -9,35 +9,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import cv2
-import numpy as np
-
-
-def read_image(path: str | Path, what: str) -> np.ndarray:
-    """An image file as RGB (or grey) uint8; clear errors for missing or unreadable files."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} image not found: {path}")
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None or image.size == 0:
-        raise ValueError(
-            f"could not read {what} image {path} (not an image file OpenCV can decode)"
-        )
-    if image.dtype == np.uint16:  # 16-bit PNG/TIFF: keep the top 8 bits
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        raise ValueError(f"{what} image {path}: expected 8- or 16-bit pixels, got {image.dtype}")
-    if image.ndim == 3:
-        code = cv2.COLOR_BGRA2RGB if image.shape[2] == 4 else cv2.COLOR_BGR2RGB
-        image = cv2.cvtColor(image, code)
-    return image
-
 
 def _run(args: argparse.Namespace) -> int:
-    from modernvision.classic.matching import ObjectFinder, draw_match
+    import cv2
 
-    reference = read_image(args.reference, "reference")
-    scenes = [(Path(p), read_image(p, "scene")) for p in args.scenes]
+    from modernvision.classic.matching import ObjectFinder, draw_match
+    from modernvision.data.io import read_image
+
+    reference = read_image(args.reference, mode=None, what="reference image")
+    scenes = [(Path(p), read_image(p, mode=None, what="scene image")) for p in args.scenes]
     finder = ObjectFinder(
         reference,
         ratio=args.ratio,

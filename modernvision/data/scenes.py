@@ -498,12 +498,11 @@ class SceneSemanticDataset(torch.utils.data.Dataset):
         return len(self.files)
 
     def __getitem__(self, index: int) -> tuple[tv_tensors.Image, tv_tensors.Mask]:
-        from PIL import Image
+        from modernvision.data.io import read_label_map
 
         name = self.files[index]
         rgb = load_rgb(self.paths.images / name)
-        with Image.open(self.paths.semantic / name) as im:
-            label = np.asarray(im)
+        label = read_label_map(self.paths.semantic / name, what="semantic label PNG")
         image = tv_tensors.Image(torch.from_numpy(rgb).permute(2, 0, 1).contiguous())
         target = tv_tensors.Mask(torch.from_numpy(label.astype(np.int64)))
         if self.transforms is not None:

@@ -297,12 +297,10 @@ class PanopticRecord:
 
     def load_ids(self, panoptic_dir: str | Path) -> np.ndarray:
         """Read the PNG and return segment ids ``[H, W]`` (0 = unlabelled)."""
-        from PIL import Image
+        from modernvision.data.io import read_image
 
         path = Path(panoptic_dir) / self.segments_file
-        if not path.is_file():
-            raise FileNotFoundError(f"panoptic PNG not found: {path}")
-        return rgb_to_id(np.asarray(Image.open(path).convert("RGB")))
+        return rgb_to_id(read_image(path, mode="RGB", what="panoptic PNG"))
 
 
 def write_coco_panoptic(records: list[PanopticRecord], categories: list[Category],

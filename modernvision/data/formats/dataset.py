@@ -21,19 +21,14 @@ from torchvision import tv_tensors
 
 from modernvision.data.formats.coco import read_coco
 from modernvision.data.formats.records import DetectionDataset
+from modernvision.data.io import read_image
 
 __all__ = ["InstanceDataset", "collate_detection", "load_rgb"]
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
-    """Read an image file as uint8 ``[H, W, 3]`` RGB."""
-    from PIL import Image
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image not found: {path}")
-    with Image.open(path) as img:
-        return np.array(img.convert("RGB"))
+    """Read an image file as uint8 ``[H, W, 3]`` RGB (:func:`modernvision.data.io.read_image`)."""
+    return read_image(path, mode="RGB")
 
 
 class InstanceDataset(torch.utils.data.Dataset):

@@ -128,7 +128,7 @@ def read_yolo(image_dir: str | Path, *, label_dir: str | Path | None = None,
     Returns:
         records with image ids ``1..N`` and ``file_name`` relative to ``image_dir``.
     """
-    from PIL import Image
+    from modernvision.data.io import image_size
 
     image_dir = Path(image_dir)
     if not image_dir.is_dir():
@@ -150,8 +150,7 @@ def read_yolo(image_dir: str | Path, *, label_dir: str | Path | None = None,
     images = []
     for image_id, path in enumerate(image_files, start=1):
         rel = path.relative_to(image_dir)
-        with Image.open(path) as img:
-            width, height = img.size
+        width, height = image_size(path)
         im = ImageRecord(file_name=rel.as_posix(), width=width, height=height,
                          image_id=image_id)
         txt = label_dir / rel.with_suffix(".txt")
