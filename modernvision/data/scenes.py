@@ -64,7 +64,7 @@ from modernvision.data.formats.records import (
     ImageRecord,
     ObjectAnnotation,
 )
-from modernvision.metrics.masks import rle_encode
+from modernvision.data.masks import rle_encode
 
 __all__ = [
     "OBJECT_FAMILIES",

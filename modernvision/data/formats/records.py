@@ -7,7 +7,7 @@ every writer consumes one, so a data set can go from any format to any other. Co
   a box tight around pixels ``x0..x1`` is ``(x0, .., x1 + 1, ..)`` and its width is the pixel
   count (COCO's ``[x, y, w, h]`` is the same geometry);
 * a segmentation is either polygons (a list of flat ``[x1, y1, x2, y2, ...]`` lists, COCO's
-  form) or a COCO RLE dict (see :mod:`modernvision.metrics.masks`), or ``None``;
+  form) or a COCO RLE dict (see :mod:`modernvision.data.masks`), or ``None``;
 * whatever a format stores that the record has no field for (COCO ``info``, an image's
   ``coco_url``, VOC's ``pose``/``truncated``/``difficult``) is kept in ``attributes`` so that a
   read-then-write round trip loses nothing.
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from modernvision.metrics.masks import (
+from modernvision.data.masks import (
     RLE,
     polygons_to_mask,
     polygons_to_rle,
