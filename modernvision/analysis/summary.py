@@ -35,6 +35,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.weak import WeakIdKeyDictionary
 
+from modernvision._errors import InvalidArgumentError
+
 aten = torch.ops.aten
 
 
@@ -84,7 +86,7 @@ class Summary:
     def fraction(self, what: str, types: Sequence[type] | type) -> float:
         """Share of ``what`` ("params" or "macs") held by modules of the given type(s)."""
         if what not in ("params", "macs"):
-            raise ValueError(f"what must be 'params' or 'macs', got {what!r}")
+            raise InvalidArgumentError(f"what must be 'params' or 'macs', got {what!r}")
         types = tuple(types) if isinstance(types, Sequence) else (types,)
         part = sum(getattr(r, what) for r in self.rows
                    if issubclass(self._types.get(r.name, type(None)), types))
@@ -300,12 +302,13 @@ def _parse_input_size(input_size: Sequence[int] | str) -> tuple[int, ...]:
         try:
             dims = tuple(int(v) for v in input_size.lower().split("x"))
         except ValueError:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"input_size must look like 3x224x224 (C x H x W), got {input_size!r}") from None
     else:
         dims = tuple(int(v) for v in input_size)
     if len(dims) not in (1, 2, 3) or any(d <= 0 for d in dims):
-        raise ValueError(f"input_size must be (C, H, W) with positive sizes, got {input_size!r}")
+        raise InvalidArgumentError(
+            f"input_size must be (C, H, W) with positive sizes, got {input_size!r}")
     return dims
 
 
@@ -371,8 +374,8 @@ def summarize(
             try:
                 model(x)
             except (RuntimeError, ValueError) as exc:
-                raise ValueError(f"input_size {'x'.join(map(str, dims))} does not fit "
-                                 f"{type(model).__name__}: {exc}") from exc
+                raise InvalidArgumentError(f"input_size {'x'.join(map(str, dims))} does not fit "
+                                           f"{type(model).__name__}: {exc}") from exc
     finally:
         for h in handles:
             h.remove()

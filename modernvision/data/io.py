@@ -36,7 +36,7 @@ import numpy as np
 
 from modernvision._errors import BadFileError, InvalidArgumentError, MissingFileError
 
-__all__ = ["image_size", "read_image", "read_label_map"]
+__all__ = ["image_size", "read_image", "read_json", "read_label_map"]
 
 MODES = ("RGB", "L", None)
 # Pillow modes of single-channel images (with or without alpha): they decode to [H, W].
@@ -44,10 +44,40 @@ _GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"
 _EXIF_ORIENTATION = 0x0112
 
 
+def read_json(path: str | Path, *, what: str = "JSON file") -> object:
+    """Parse a JSON file; a missing, empty, truncated or malformed file is an error naming it.
+
+    Args:
+        path: the file.
+        what: how errors name the file (e.g. ``"COCO annotation file"``).
+
+    Raises:
+        MissingFileError: ``path`` does not exist or is a directory.
+        BadFileError: empty, not UTF-8 text, or not valid JSON (the message gives the line
+            and column, and says when the text stops early, as a truncated file does).
+    """
+    import json
+
+    path = _check_file(path, what)
+    data = path.read_bytes()
+    if not data.strip():
+        raise BadFileError(f"{what} {path} is empty, expected JSON")
+    try:
+        return json.loads(data)
+    except UnicodeDecodeError:
+        raise BadFileError(f"{what} {path} is not UTF-8 JSON text") from None
+    except json.JSONDecodeError as exc:
+        early = exc.pos >= len(data.rstrip()) or exc.msg.startswith("Unterminated string")
+        cut = "; the text stops early: a truncated file?" if early else ""
+        raise BadFileError(f"{what} {path} is not valid JSON ({exc.msg}, line {exc.lineno} "
+                           f"column {exc.colno}{cut})") from None
+
+
 def _check_file(path: str | Path, what: str) -> Path:
     path = Path(path)
     if path.is_dir():
-        raise MissingFileError(f"{what} {path} is a directory, expected an image file")
+        kind = "an image file" if "image" in what else "a file"
+        raise MissingFileError(f"{what} {path} is a directory, expected {kind}")
     if not path.is_file():
         raise MissingFileError(f"{what} {path} does not exist")
     return path

@@ -44,17 +44,16 @@ without ``iscrowd`` is not a crowd, without ``id`` counts as a nonzero id.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from modernvision._errors import BadFileError, InvalidArgumentError, MissingFileError, UserError
+from modernvision._errors import BadFileError, InvalidArgumentError, UserError
 from modernvision.data import masks as rle
+from modernvision.data.io import read_json
 
 __all__ = [
     "COCO_STAT_NAMES",
@@ -234,22 +233,7 @@ class _Source:
 def _load_json(obj: Any, name: str) -> tuple[Any, _Source]:
     if not isinstance(obj, (str, os.PathLike)):
         return obj, _Source(name)
-    path = Path(obj)
-    if path.is_dir():
-        raise MissingFileError(f"{name}: {path} is a directory, expected a JSON file")
-    if not path.is_file():
-        raise MissingFileError(f"{name}: no such JSON file: {path}")
-    data = path.read_bytes()
-    if not data.strip():
-        raise BadFileError(f"{name}: {path} is empty, expected COCO JSON")
-    try:
-        return json.loads(data), _Source(f"{name} file {path}", is_file=True)
-    except UnicodeDecodeError:
-        raise BadFileError(f"{name}: {path} is not a JSON text file") from None
-    except json.JSONDecodeError as e:
-        cut = " (the file ends too early: truncated?)" if e.pos >= len(data.rstrip()) else ""
-        raise BadFileError(f"{name}: {path} is not valid JSON: {e.msg} at line {e.lineno}, "
-                           f"column {e.colno}{cut}") from None
+    return read_json(obj, what=f"{name} file"), _Source(f"{name} file {obj}", is_file=True)
 
 
 def _ids(gt: Mapping[str, Any], src: _Source) -> tuple[np.ndarray, np.ndarray]:
