@@ -7,27 +7,9 @@ Added to the ``data`` command's subparsers by :func:`register_data_commands` (ca
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
-    return value
-
+from modernvision.cli._types import non_negative_int, positive_int
 
 # SceneConfig's field names as make-scenes' flags, so its messages name what the user typed.
 _FLAGS = {"min_objects": "--min-objects", "max_objects": "--max-objects",
@@ -87,7 +69,15 @@ def _make_scenes(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from modernvision.cli._types import output_file
     from modernvision.data.scenes import show_scenes
+
+    if args.out is not None:
+        output_file("--out", args.out)
+        if Path(args.out).suffix.lower() not in (".png", ".jpg", ".jpeg"):
+            from modernvision._errors import InvalidArgumentError
+
+            raise InvalidArgumentError(f"--out {args.out}: expected a .png or .jpg file name")
 
     path = show_scenes(args.dir, args.split, num_images=args.n, out=args.out, ncols=args.cols)
     print(f"wrote {path}")
@@ -108,24 +98,25 @@ def register_data_commands(data_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace this split if --out already holds it (deletes the files a "
                         "previous make-scenes wrote for it first; default: refuse)")
-    p.add_argument("--images", type=_positive_int, default=200,
+    p.add_argument("--images", type=positive_int, default=200,
                    help="number of images (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="random seed, >= 0 (default: %(default)s)")
     p.add_argument("--split", default="train", choices=["train", "val", "test"],
                    help="split name, also the split the objects are taken from "
                         "(default: %(default)s)")
-    p.add_argument("--size", type=_positive_int, default=256,
+    p.add_argument("--size", type=positive_int, default=256,
                    help="image side in pixels, 16 or more; checked against free memory and "
                         "disk before any work (default: %(default)s)")
     p.add_argument("--objects", default="both", choices=["both", "fashion", "digits"],
                    help="object families (default: %(default)s)")
-    p.add_argument("--min-objects", type=_count, default=3,
+    p.add_argument("--min-objects", type=non_negative_int, default=3,
                    help="fewest objects per image (default: %(default)s)")
-    p.add_argument("--max-objects", type=_count, default=8,
+    p.add_argument("--max-objects", type=non_negative_int, default=8,
                    help="most objects per image (default: %(default)s)")
-    p.add_argument("--min-object-size", type=_positive_int, default=None,
+    p.add_argument("--min-object-size", type=positive_int, default=None,
                    help="smallest object side in pixels (default 20, at most the largest)")
-    p.add_argument("--max-object-size", type=_positive_int, default=None,
+    p.add_argument("--max-object-size", type=positive_int, default=None,
                    help="largest object side in pixels (default 90, at most 3/8 of --size)")
     p.add_argument("--grey", action="store_true", help="do not tint objects (default: tint)")
     p.set_defaults(func=_make_scenes)
@@ -136,9 +127,9 @@ def register_data_commands(data_subparsers: argparse._SubParsersAction) -> None:
                     "images/<split>/) with their boxes, masks and class names into a PNG grid.")
     s.add_argument("dir", help="a folder written by make-scenes (or laid out like one)")
     s.add_argument("--split", default="train", help="split to show (default: %(default)s)")
-    s.add_argument("--n", type=_positive_int, default=8,
+    s.add_argument("--n", type=positive_int, default=8,
                    help="number of images (default: %(default)s)")
-    s.add_argument("--cols", type=_positive_int, default=4,
+    s.add_argument("--cols", type=positive_int, default=4,
                    help="grid columns (default: %(default)s)")
     s.add_argument("--out", default=None, help="output PNG (default DIR/show_<split>.png)")
     s.set_defaults(func=_show)

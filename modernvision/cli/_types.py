@@ -15,17 +15,18 @@ from pathlib import Path
 def int_at_least(low: int) -> Callable[[str], int]:
     """An integer >= ``low``."""
 
+    kind = "a positive integer" if low == 1 else f"an integer >= {low}"
+
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") \
-                from None
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
         if value < low:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text}")
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text}")
         return value
 
-    parse.__name__ = f"integer >= {low}"
+    parse.__name__ = kind
     return parse
 
 

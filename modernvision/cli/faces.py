@@ -101,7 +101,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         f"(default: {r['target_false_positive_rate']})")
     t.add_argument("--max-weak", type=positive_int, default=None,
                    help=f"maximum stumps per stage (default: {r['max_weak_per_stage']})")
-    t.add_argument("--seed", type=int, default=None,
+    t.add_argument("--seed", type=non_negative_int, default=None,
                    help=f"random seed (default: {r['seed']})")
     t.set_defaults(func=_train)
 

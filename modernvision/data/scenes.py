@@ -578,6 +578,8 @@ def make_scenes(out_dir: str | Path, num_images: int, seed: int = 0, *, split: s
     """
     if num_images < 1:
         raise InvalidArgumentError(f"num_images must be >= 1, got {num_images}")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InvalidArgumentError(f"seed must be an integer >= 0, got {seed!r}")
     if split not in SCENE_SPLITS:
         raise InvalidArgumentError(f"split must be one of {SCENE_SPLITS}, got {split!r}")
     config = config or SceneConfig()
