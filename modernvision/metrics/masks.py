@@ -13,43 +13,11 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from modernvision.data.masks import (
-    RLE,
-    _as_numpy_mask,
-    bbox_to_rle,
-    mask_to_rle,
-    masks_to_rles,
-    polygon_to_rle,
-    polygons_to_mask,
-    polygons_to_rle,
-    rle_area,
-    rle_counts,
-    rle_counts_from_string,
-    rle_counts_to_string,
-    rle_decode,
-    rle_encode,
-    rle_merge,
-    rle_to_bbox,
-)
+from modernvision.data.masks import *  # noqa: F403 - the codec, re-exported
+from modernvision.data.masks import RLE, _as_numpy_mask, rle_decode
+from modernvision.data.masks import __all__ as _CODEC
 
-__all__ = [
-    "RLE",
-    "bbox_to_rle",
-    "mask_iou",
-    "mask_to_rle",
-    "masks_to_rles",
-    "polygon_to_rle",
-    "polygons_to_mask",
-    "polygons_to_rle",
-    "rle_area",
-    "rle_counts",
-    "rle_counts_from_string",
-    "rle_counts_to_string",
-    "rle_decode",
-    "rle_encode",
-    "rle_merge",
-    "rle_to_bbox",
-]
+__all__ = [*_CODEC, "mask_iou"]
 
 
 # ---------------------------------------------------------------------------------------------
