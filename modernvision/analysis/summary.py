@@ -16,6 +16,11 @@ Conventions:
       spatial map of the input (flatten, global pooling, tokens), the receptive field becomes
       the whole input and is reported as ``None``.
     * Activation memory: the bytes of each module's output at batch size 1.
+    * One row per call: a module run several times in one forward (ResNet's shared ``relu``,
+      called twice in a basic block and three times in a bottleneck) gets one row per call,
+      named ``layer1.0.relu #1``, ``layer1.0.relu #2``, ..., each with that call's output shape,
+      MACs, activation bytes and receptive field (the calls see different maps, so no merged
+      row could be right for all of them). Its parameters are counted on the first call's row.
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ aten = torch.ops.aten
 
 @dataclass
 class LayerRow:
-    """One module's line of the summary."""
+    """One module call's line of the summary (``name`` ends in `` #k`` for a module's k-th call
+    when it runs more than once; ``module`` is its plain ``named_modules`` name)."""
 
     name: str
     type: str
@@ -47,6 +53,8 @@ class LayerRow:
     activation_bytes: int = 0
     receptive_field: int | tuple[int, int] | None = None
     jump: int | tuple[int, int] | None = None
+    module: str = ""
+    call: int = 1
 
 
 @dataclass
@@ -78,7 +86,7 @@ class Summary:
     def fraction(self, what: str, types: Sequence[type] | type) -> float:
         """Share of ``what`` ("params" or "macs") held by modules of the given type(s)."""
         if what not in ("params", "macs"):
-            raise ValueError(f"what must be 'params' or 'macs', got {what!r}")
+            raise InvalidArgumentError(f"what must be 'params' or 'macs', got {what!r}")
         types = tuple(types) if isinstance(types, Sequence) else (types,)
         part = sum(getattr(r, what) for r in self.rows
                    if issubclass(self._types.get(r.name, type(None)), types))
@@ -112,7 +120,8 @@ class Summary:
             lines.append("by layer type: " + "; ".join(shares))
         if self.rows:
             big = max(self.rows, key=lambda r: r.activation_bytes)
-            lines.append(f"largest activation: {big.name} ({big.type}, "
+            shape = "x".join(map(str, big.output_shape[1:])) if big.output_shape else "-"
+            lines.append(f"largest activation: {big.name} ({big.type}, {shape}, "
                          f"{big.activation_bytes / 2**20:.2f} MiB)")
         return "\n".join(lines)
 
@@ -173,8 +182,8 @@ class _Watcher(TorchDispatchMode):
     def __init__(self) -> None:
         super().__init__()
         self.rf = WeakIdKeyDictionary()
-        self.stack: list[str] = [""]
-        self.macs: dict[str, int] = {}
+        self.stack: list[tuple[str, int]] = [("", 1)]  # (module name, call number)
+        self.macs: dict[tuple[str, int], int] = {}
 
     # -- MACs ---------------------------------------------------------------------------------
     def _charge(self, macs: int) -> None:
@@ -329,25 +338,26 @@ def summarize(
 
     names = {m: n for n, m in model.named_modules()}
     watcher = _Watcher()
-    rows: dict[str, LayerRow] = {}
-    types: dict[str, type] = {}
+    # (module name, call number) -> row, in completion order
+    rows: dict[tuple[str, int], LayerRow] = {}
+    calls: dict[str, int] = {}
 
     def pre_hook(module, _inputs):
-        watcher.stack.append(names[module])
+        name = names[module]
+        calls[name] = calls.get(name, 0) + 1
+        watcher.stack.append((name, calls[name]))
 
     def post_hook(module, _inputs, output):
-        name = watcher.stack.pop()
+        key = watcher.stack.pop()
         tensors = [t for t in tree_flatten(output)[0] if isinstance(t, Tensor)]
         first = tensors[0] if tensors else None
         info = watcher.rf.get(first) if first is not None else None
-        row = rows.get(name)
-        if row is None:
-            row = LayerRow(name or "(model)", type(module).__name__,
-                           tuple(first.shape) if first is not None else None,
-                           params=sum(p.numel() for p in module.parameters(recurse=False)))
-            rows[name] = row
-            types[row.name] = type(module)
-        row.activation_bytes += sum(t.numel() * t.element_size() for t in tensors)
+        params = sum(p.numel() for p in module.parameters(recurse=False)) if key[1] == 1 else 0
+        row = LayerRow(key[0] or "(model)", type(module).__name__,
+                       tuple(first.shape) if first is not None else None, params=params,
+                       module=key[0], call=key[1])
+        rows[key] = row
+        row.activation_bytes = sum(t.numel() * t.element_size() for t in tensors)
         if info is not None:
             row.receptive_field = _squash(info.r)
             row.jump = _squash(info.j) if info.r is not None else None
@@ -365,20 +375,25 @@ def summarize(
                 model(x)
             except (RuntimeError, ValueError) as exc:
                 raise InvalidArgumentError(f"input_size {'x'.join(map(str, dims))} does not fit "
-                                 f"{type(model).__name__}: {exc}") from exc
+                                           f"{type(model).__name__}: {exc}") from exc
     finally:
         for h in handles:
             h.remove()
         model.train(was_training)
 
-    for name, macs in watcher.macs.items():
-        if name in rows:
-            rows[name].macs += macs
+    for key, macs in watcher.macs.items():
+        if key in rows:
+            rows[key].macs += macs
     # Keep modules that compute or hold weights themselves; containers only add noise.
     modules = dict(model.named_modules())
-    kept = [r for key, r in rows.items()
-            if r.macs > 0 or (key != "" and (r.params > 0 or next(modules[key].children(), None)
+    kept = [r for (name, _), r in rows.items()
+            if r.macs > 0 or (name != "" and (r.params > 0 or next(modules[name].children(), None)
                                               is None))]
+    types: dict[str, type] = {}
+    for r in kept:
+        if calls[r.module] > 1:
+            r.name = f"{r.name} #{r.call}"
+        types[r.name] = type(modules[r.module])
     total_params = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return Summary(kept, total_params, sum(watcher.macs.values()), dims,

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from modernvision._errors import InvalidArgumentError
 from modernvision.classic.kdtree import KDTree
 from modernvision.classic.ransac import project_points, ransac_homography
 
@@ -52,18 +53,18 @@ def _to_grey(image: np.ndarray, name: str) -> np.ndarray:
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[..., 0]
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{name}: expected a grey (H, W) or colour (H, W, 3|4) image, got shape {image.shape}"
         )
     if image.shape[0] < 8 or image.shape[1] < 8:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{name}: expected an image of at least 8x8 pixels, got shape {image.shape}"
         )
     if image.dtype == np.uint8:
         pass
     elif image.dtype.kind == "f":
         if not np.isfinite(image).all() or image.min() < 0 or image.max() > 1:
-            raise ValueError(f"{name}: a float image must hold values in [0, 1]")
+            raise InvalidArgumentError(f"{name}: a float image must hold values in [0, 1]")
         image = np.round(image * 255).astype(np.uint8)
     else:
         raise TypeError(f"{name}: expected dtype uint8 or float in [0, 1], got {image.dtype}")
@@ -225,14 +226,14 @@ class ObjectFinder:
         seed: int = 0,
     ) -> None:
         if not 0 < ratio <= 1:
-            raise ValueError(f"ratio: expected a number in (0, 1], got {ratio!r}")
+            raise InvalidArgumentError(f"ratio: expected a number in (0, 1], got {ratio!r}")
         if not isinstance(min_inliers, (int, np.integer)) or min_inliers < 4:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"min_inliers: expected an integer >= 4 (a homography needs 4 "
                 f"points), got {min_inliers!r}"
             )
         if not ransac_threshold > 0:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"ransac_threshold: expected a positive number of pixels, got {ransac_threshold!r}"
             )
         self.ratio = float(ratio)

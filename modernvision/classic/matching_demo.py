@@ -14,6 +14,7 @@ import numpy as np
 
 from modernvision.classic.matching import ObjectFinder, corner_errors, draw_match, find_object
 from modernvision.data import load_photo, opencv_sample
+from modernvision.data.io import read_image
 
 
 def read_opencv_matrix(path: str | Path, name: str) -> np.ndarray:
@@ -29,10 +30,7 @@ def read_opencv_matrix(path: str | Path, name: str) -> np.ndarray:
 
 
 def _grey(name: str) -> np.ndarray:
-    image = cv2.imread(str(opencv_sample(name)), cv2.IMREAD_GRAYSCALE)
-    if image is None:
-        raise ValueError(f"could not read opencv-doc sample {name}")
-    return image
+    return read_image(opencv_sample(name), mode="L", what="opencv-doc sample")
 
 
 def demo_section(out_dir: Path) -> list[str]:

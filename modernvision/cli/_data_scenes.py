@@ -7,26 +7,53 @@ Added to the ``data`` command's subparsers by :func:`register_data_commands` (ca
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from modernvision.cli._types import non_negative_int, positive_int
+
+# SceneConfig's field names as make-scenes' flags, so its messages name what the user typed.
+_FLAGS = {"min_objects": "--min-objects", "max_objects": "--max-objects",
+          "min_object_size": "--min-object-size", "max_object_size": "--max-object-size",
+          "image size": "--size"}
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+def _flag_names(message: str) -> str:
+    import re
+
+    return re.sub("|".join(rf"\b{re.escape(k)}\b" for k in _FLAGS), lambda m: _FLAGS[m[0]],
+                  message)
 
 
-def _make_scenes(args: argparse.Namespace) -> int:
-    from modernvision.data.scenes import SceneConfig, make_scenes
+def _scene_config(args: argparse.Namespace):
+    from modernvision._errors import InvalidArgumentError
+    from modernvision.data.scenes import SceneConfig
 
     # Default object sizes: 20..90 px, capped at 3/8 of the image side for small images.
     largest = args.max_object_size or min(90, max(4, args.size * 3 // 8))
     smallest = args.min_object_size or min(20, largest)
-    config = SceneConfig(height=args.size, width=args.size, objects=args.objects,
-                         min_objects=args.min_objects, max_objects=args.max_objects,
-                         min_object_size=smallest, max_object_size=largest,
-                         tint=not args.grey)
-    summary = make_scenes(args.out, args.images, args.seed, split=args.split, config=config)
+    try:
+        return SceneConfig(height=args.size, width=args.size, objects=args.objects,
+                           min_objects=args.min_objects, max_objects=args.max_objects,
+                           min_object_size=smallest, max_object_size=largest,
+                           tint=not args.grey)
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(_flag_names(str(exc))) from None
+
+
+def _make_scenes(args: argparse.Namespace) -> int:
+    from modernvision.data.scenes import check_scene_output, check_scene_resources, make_scenes
+
+    config = _scene_config(args)
+    # Checked here first so that the messages name the flags; make_scenes checks again.
+    stale = check_scene_output(args.out, args.split, overwrite=args.overwrite, out_name="--out",
+                               overwrite_name="--overwrite")
+    check_scene_resources(config, args.images, args.out, size_name="--size",
+                          count_name="--images")
+    if stale:
+        print(f"--overwrite: replacing the {args.split!r} split of {args.out} "
+              f"({len(stale)} files)")
+    summary = make_scenes(args.out, args.images, args.seed, split=args.split, config=config,
+                          overwrite=args.overwrite)
     p = summary.paths
     print(f"wrote {summary.images} {args.split} images with {summary.objects} objects to "
           f"{p.root}")
@@ -42,7 +69,15 @@ def _make_scenes(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from modernvision.cli._types import output_file
     from modernvision.data.scenes import show_scenes
+
+    if args.out is not None:
+        output_file("--out", args.out)
+        if Path(args.out).suffix.lower() not in (".png", ".jpg", ".jpeg"):
+            from modernvision._errors import InvalidArgumentError
+
+            raise InvalidArgumentError(f"--out {args.out}: expected a .png or .jpg file name")
 
     path = show_scenes(args.dir, args.split, num_images=args.n, out=args.out, ncols=args.cols)
     print(f"wrote {path}")
@@ -57,21 +92,33 @@ def register_data_commands(data_subparsers: argparse._SubParsersAction) -> None:
         description="Write a detection / instance / semantic / panoptic segmentation data set: "
                     "real objects with exact masks on real textures, in COCO format, "
                     "deterministic from the seed.")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--images", type=_positive_int, default=200, help="number of images")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--out", required=True,
+                   help="output folder: new, empty, or a scenes folder without this split "
+                        "(other splits in it are kept)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace this split if --out already holds it (deletes the files a "
+                        "previous make-scenes wrote for it first; default: refuse)")
+    p.add_argument("--images", type=positive_int, default=200,
+                   help="number of images (default: %(default)s)")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="random seed, >= 0 (default: %(default)s)")
     p.add_argument("--split", default="train", choices=["train", "val", "test"],
-                   help="split name (also the split the objects are taken from)")
-    p.add_argument("--size", type=_positive_int, default=256, help="image side in pixels")
+                   help="split name, also the split the objects are taken from "
+                        "(default: %(default)s)")
+    p.add_argument("--size", type=positive_int, default=256,
+                   help="image side in pixels, 16 or more; checked against free memory and "
+                        "disk before any work (default: %(default)s)")
     p.add_argument("--objects", default="both", choices=["both", "fashion", "digits"],
-                   help="object families")
-    p.add_argument("--min-objects", type=int, default=3, help="fewest objects per image")
-    p.add_argument("--max-objects", type=int, default=8, help="most objects per image")
-    p.add_argument("--min-object-size", type=_positive_int, default=None,
+                   help="object families (default: %(default)s)")
+    p.add_argument("--min-objects", type=non_negative_int, default=3,
+                   help="fewest objects per image (default: %(default)s)")
+    p.add_argument("--max-objects", type=non_negative_int, default=8,
+                   help="most objects per image (default: %(default)s)")
+    p.add_argument("--min-object-size", type=positive_int, default=None,
                    help="smallest object side in pixels (default 20, at most the largest)")
-    p.add_argument("--max-object-size", type=_positive_int, default=None,
+    p.add_argument("--max-object-size", type=positive_int, default=None,
                    help="largest object side in pixels (default 90, at most 3/8 of --size)")
-    p.add_argument("--grey", action="store_true", help="do not tint objects")
+    p.add_argument("--grey", action="store_true", help="do not tint objects (default: tint)")
     p.set_defaults(func=_make_scenes)
 
     s = data_subparsers.add_parser(
@@ -79,8 +126,10 @@ def register_data_commands(data_subparsers: argparse._SubParsersAction) -> None:
         description="Draw the first images of DIR (annotations/instances_<split>.json and "
                     "images/<split>/) with their boxes, masks and class names into a PNG grid.")
     s.add_argument("dir", help="a folder written by make-scenes (or laid out like one)")
-    s.add_argument("--split", default="train", help="split to show")
-    s.add_argument("--n", type=_positive_int, default=8, help="number of images")
-    s.add_argument("--cols", type=_positive_int, default=4, help="grid columns")
+    s.add_argument("--split", default="train", help="split to show (default: %(default)s)")
+    s.add_argument("--n", type=positive_int, default=8,
+                   help="number of images (default: %(default)s)")
+    s.add_argument("--cols", type=positive_int, default=4,
+                   help="grid columns (default: %(default)s)")
     s.add_argument("--out", default=None, help="output PNG (default DIR/show_<split>.png)")
     s.set_defaults(func=_show)

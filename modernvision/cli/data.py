@@ -9,10 +9,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="the offline data sets: list, fetch, make-scenes, show")
     dsub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     dsub.required = True
-    q = dsub.add_parser("list", help="the data sets known by name, and whether cached")
+    q = dsub.add_parser(
+        "list", help="the data sets known by name, and whether each is cached",
+        description="The data sets known by name. The status column says whether each is "
+                    "ready offline: 'cached' (fetched into the cache folder), 'not cached' "
+                    "(`modernvision data fetch NAME` fetches it through its package client), "
+                    "or 'installed with PACKAGE' (shipped inside a Python package).")
     q.set_defaults(func=_list)
     q = dsub.add_parser("fetch", help="fetch a data set into the cache")
-    q.add_argument("name", help="data set name, 'photos', or 'all'")
+    q.add_argument("name", help="data set name (see `modernvision data list`), 'photos', or "
+                                "'all'")
     q.set_defaults(func=_fetch)
     try:
         from modernvision.cli._data_scenes import register_data_commands
@@ -23,11 +29,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _list(args: argparse.Namespace) -> int:
     from modernvision.data import DATASETS, PHOTOS, data_dir
+    from modernvision.data.datasets import photos_status
 
     print(f"cache: {data_dir()}")
+    print(f"  {'name':<14} {'status':<28} {'what':<55} source")
     for d in DATASETS.values():
-        print(f"  {d.name:<14} {d.description:<55} from {d.source}")
-    print(f"  photos         {', '.join(PHOTOS)}")
+        print(f"  {d.name:<14} {d.cache_status():<28} {d.description:<55} {d.source}")
+    print(f"  {'photos':<14} {photos_status():<28} {', '.join(PHOTOS)}")
     return 0
 
 

@@ -7,39 +7,28 @@ SIFT + our kd-tree + Lowe's ratio test + our RANSAC homography
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
-import cv2
-import numpy as np
+from modernvision.cli._types import float_in, int_at_least, output_folder, positive_int
 
-from modernvision._errors import BadFileError, MissingFileError
-
-
-def read_image(path: str | Path, what: str) -> np.ndarray:
-    """An image file as RGB (or grey) uint8; clear errors for missing or unreadable files."""
-    path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"{what} image not found: {path}")
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None or image.size == 0:
-        raise BadFileError(
-            f"could not read {what} image {path} (not an image file OpenCV can decode)"
-        )
-    if image.dtype == np.uint16:  # 16-bit PNG/TIFF: keep the top 8 bits
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        raise ValueError(f"{what} image {path}: expected 8- or 16-bit pixels, got {image.dtype}")
-    if image.ndim == 3:
-        code = cv2.COLOR_BGRA2RGB if image.shape[2] == 4 else cv2.COLOR_BGR2RGB
-        image = cv2.cvtColor(image, code)
-    return image
+_MIN_SIDE = 8  # what modernvision.classic.matching accepts
 
 
 def _run(args: argparse.Namespace) -> int:
-    from modernvision.classic.matching import ObjectFinder, draw_match
+    import cv2
 
-    reference = read_image(args.reference, "reference")
-    scenes = [(Path(p), read_image(p, "scene")) for p in args.scenes]
+    from modernvision._errors import InvalidArgumentError
+    from modernvision.classic.matching import ObjectFinder, draw_match
+    from modernvision.data.io import read_image
+
+    out_dir = output_folder("--out", args.out)
+    reference = read_image(args.reference, mode=None, what="reference image")
+    scenes = [(Path(p), read_image(p, mode=None, what="scene image")) for p in args.scenes]
+    for path, image in [(Path(args.reference), reference), *scenes]:  # fail before any work
+        if min(image.shape[:2]) < _MIN_SIDE:
+            raise InvalidArgumentError(f"{path}: a {image.shape[1]}x{image.shape[0]} image is "
+                                       f"too small to match (at least {_MIN_SIDE}x{_MIN_SIDE})")
     finder = ObjectFinder(
         reference,
         ratio=args.ratio,
@@ -47,7 +36,6 @@ def _run(args: argparse.Namespace) -> int:
         ransac_threshold=args.ransac_threshold,
         checks=args.checks,
     )
-    out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
     for path, scene in scenes:
@@ -59,7 +47,8 @@ def _run(args: argparse.Namespace) -> int:
             name = f"{path.stem}_match{counter}.png"
         used.add(name)
         drawn = draw_match(scene, match)
-        cv2.imwrite(str(out_dir / name), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+        if not cv2.imwrite(str(out_dir / name), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR)):
+            raise InvalidArgumentError(f"--out {out_dir}: could not write {name} there")
         verdict = "found" if match.found else "absent"
         detail = (
             f"{match.inliers} inliers of {match.num_matches} ratio-test matches"
@@ -82,30 +71,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "for the two nearest neighbours, Lowe's ratio test and our RANSAC "
         "homography. Writes each scene with the matched outline drawn.",
     )
-    parser.add_argument("reference", help="photo of the object alone")
-    parser.add_argument("scenes", nargs="+", metavar="SCENE", help="images to search")
+    parser.add_argument("reference", help="photo of the object alone (at least 8x8 pixels)")
+    parser.add_argument("scenes", nargs="+", metavar="SCENE",
+                        help="images to search (PNG, JPEG, ...; 16-bit scaled, EXIF "
+                             "orientation applied)")
     parser.add_argument("--out", default="runs/match", help="output folder (default: %(default)s)")
     parser.add_argument(
         "--ratio",
-        type=float,
+        type=float_in(0.0, 1.0, high_open=False),
         default=0.75,
-        help="Lowe's ratio-test threshold (default: %(default)s)",
+        help="Lowe's ratio-test threshold, in (0, 1] (default: %(default)s)",
     )
     parser.add_argument(
         "--min-inliers",
-        type=int,
+        type=int_at_least(4),
         default=10,
-        help="homography inliers to declare the object present (default: %(default)s)",
+        help="homography inliers to declare the object present, >= 4 (default: %(default)s)",
     )
     parser.add_argument(
         "--ransac-threshold",
-        type=float,
+        type=float_in(0.0, math.inf),
         default=2.0,
         help="inlier transfer error in pixels (default: %(default)s)",
     )
     parser.add_argument(
         "--checks",
-        type=int,
+        type=positive_int,
         default=None,
         help="best-bin-first budget of the kd-tree (default: exact search)",
     )

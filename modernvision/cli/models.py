@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from modernvision.cli._types import positive_int
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list the registered models with params and MACs")
-    p.add_argument("--task", help="only models of this task (e.g. classification)")
+    p.add_argument("--task", help="only models of this task, e.g. classification, detection "
+                                  "(default: all)")
     p.add_argument("--macs", action="store_true",
                    help="also count MACs at each model's default input size (slower)")
     p.add_argument("--compound-scaling", action="store_true",
@@ -18,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="registered model name")
     p.add_argument("--input", default=None, help="C x H x W, e.g. 3x224x224 (default: the "
                                                  "model's own size)")
-    p.add_argument("--num-classes", type=int, default=None)
+    p.add_argument("--num-classes", type=positive_int, default=None,
+                   help="classifier outputs (default: the builder's, 1000 for the zoo)")
     p.set_defaults(func=_summary)
 
 
@@ -64,6 +68,7 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
+    from modernvision._errors import InvalidArgumentError
     from modernvision.analysis import summarize
     from modernvision.models import create
 
@@ -72,5 +77,9 @@ def _summary(args: argparse.Namespace) -> int:
     if args.num_classes is not None:
         kwargs["num_classes"] = args.num_classes
     model = create(args.model, **kwargs)
-    print(summarize(model, size))
+    try:
+        summary = summarize(model, size)
+    except InvalidArgumentError as exc:  # name the flag the user typed
+        raise InvalidArgumentError(str(exc).replace("input_size", "--input", 1)) from None
+    print(summary)
     return 0

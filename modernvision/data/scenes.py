@@ -39,6 +39,9 @@ from __future__ import annotations
 
 import colorsys
 import json
+import os
+import re
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,7 +68,7 @@ from modernvision.data.formats.records import (
     ImageRecord,
     ObjectAnnotation,
 )
-from modernvision.metrics.masks import rle_encode
+from modernvision.data.masks import rle_encode
 
 __all__ = [
     "OBJECT_FAMILIES",
@@ -78,8 +81,11 @@ __all__ = [
     "ScenePaths",
     "SceneSemanticDataset",
     "SceneSummary",
+    "check_scene_output",
+    "check_scene_resources",
     "make_scenes",
     "scene_categories",
+    "scene_resources",
     "scene_instances",
     "show_scenes",
 ]
@@ -126,29 +132,32 @@ class SceneConfig:
 
     def __post_init__(self) -> None:
         if self.objects not in OBJECT_FAMILIES:
-            raise ValueError(f"objects must be one of {OBJECT_FAMILIES}, got {self.objects!r}")
+            raise InvalidArgumentError(
+                f"objects must be one of {OBJECT_FAMILIES}, got {self.objects!r}")
         if self.height < 16 or self.width < 16:
-            raise ValueError(f"image size must be at least 16x16, got {self.height}x{self.width}")
+            raise InvalidArgumentError(
+                f"image size must be at least 16x16, got {self.height}x{self.width}")
         if not 0 <= self.min_objects <= self.max_objects:
-            raise ValueError("need 0 <= min_objects <= max_objects, got "
-                             f"{self.min_objects}, {self.max_objects}")
+            raise InvalidArgumentError("need 0 <= min_objects <= max_objects, got "
+                                       f"{self.min_objects}, {self.max_objects}")
         if not 4 <= self.min_object_size <= self.max_object_size:
-            raise ValueError("need 4 <= min_object_size <= max_object_size, got "
-                             f"{self.min_object_size}, {self.max_object_size}")
+            raise InvalidArgumentError("need 4 <= min_object_size <= max_object_size, got "
+                                       f"{self.min_object_size}, {self.max_object_size}")
         if self.max_object_size > min(self.height, self.width):
-            raise ValueError(f"max_object_size ({self.max_object_size}) must fit in the "
-                             f"{self.height}x{self.width} image")
+            raise InvalidArgumentError(f"max_object_size ({self.max_object_size}) must fit in "
+                                       f"the {self.height}x{self.width} image")
         if not 0.0 <= self.min_visible_fraction <= 1.0:
-            raise ValueError("min_visible_fraction must be in [0, 1], got "
-                             f"{self.min_visible_fraction}")
+            raise InvalidArgumentError("min_visible_fraction must be in [0, 1], got "
+                                       f"{self.min_visible_fraction}")
         if self.max_stuff_regions < 2:
-            raise ValueError(f"max_stuff_regions must be >= 2, got {self.max_stuff_regions}")
+            raise InvalidArgumentError(
+                f"max_stuff_regions must be >= 2, got {self.max_stuff_regions}")
 
 
 def scene_categories(objects: str = "both") -> list[Category]:
     """The categories of scenes built with ``objects`` (things ``1..T``, then stuff)."""
     if objects not in OBJECT_FAMILIES:
-        raise ValueError(f"objects must be one of {OBJECT_FAMILIES}, got {objects!r}")
+        raise InvalidArgumentError(f"objects must be one of {OBJECT_FAMILIES}, got {objects!r}")
     names: list[tuple[str, str]] = []
     if objects in ("both", "fashion"):
         names += [(n, "clothing") for n in FASHION_CLASSES]
@@ -207,7 +216,7 @@ class SceneGenerator:
 
     def __init__(self, config: SceneConfig | None = None, split: str = "train") -> None:
         if split not in SCENE_SPLITS:
-            raise ValueError(f"split must be one of {SCENE_SPLITS}, got {split!r}")
+            raise InvalidArgumentError(f"split must be one of {SCENE_SPLITS}, got {split!r}")
         self.config = config or SceneConfig()
         self.split = split
         self.categories = scene_categories(self.config.objects)
@@ -383,6 +392,166 @@ class SceneSummary:
     categories: list[Category] = field(default_factory=list)
 
 
+# ---------------------------------------------------------------------------------------------
+# resources and the output folder, checked before any work
+
+# Peak bytes per pixel while one scene is generated (NumPy working arrays: the Voronoi
+# distances, 4 B per stuff region; float32 image and texture layers; int64 labels; one bool
+# mask per object). Measured with tracemalloc over 16 scenes per setting (68 B/px at the
+# defaults, 84 with 8 regions, 89 with 30 objects); this bound is 1.2-1.25x those peaks, and
+# tests/data/test_scenes.py checks it stays above the measured peak.
+_BYTES_PER_PIXEL = 60.0
+_BYTES_PER_PIXEL_PER_REGION = 4.0
+_BYTES_PER_PIXEL_PER_OBJECT = 1.1
+# Per image, the annotations kept in memory until the JSON files are written (records, RLE
+# strings, the JSON text): measured 13-26 KB per image with up to 8 objects.
+_RECORD_BYTES_PER_IMAGE = 4096
+_RECORD_BYTES_PER_OBJECT = 2048
+_RLE_BYTES_PER_OBJECT_SIDE = 16
+_FIXED_BYTES = 128 * 2**20  # the source arrays and textures
+# On disk: PNGs measured at 1.4-1.9 bytes per pixel for the three files of an image together.
+_DISK_BYTES_PER_PIXEL = 2.5
+
+
+def scene_resources(config: SceneConfig, num_images: int) -> tuple[int, int]:
+    """``(memory, disk)`` bytes :func:`make_scenes` needs for ``num_images`` scenes, estimated
+    from above (the constants above say how they were measured)."""
+    pixels = config.height * config.width
+    per_pixel = (_BYTES_PER_PIXEL + _BYTES_PER_PIXEL_PER_REGION * config.max_stuff_regions
+                 + _BYTES_PER_PIXEL_PER_OBJECT * config.max_objects)
+    per_object = _RECORD_BYTES_PER_OBJECT + _RLE_BYTES_PER_OBJECT_SIDE * config.max_object_size
+    records = num_images * (_RECORD_BYTES_PER_IMAGE + config.max_objects * per_object)
+    memory = int(per_pixel * pixels) + records + _FIXED_BYTES
+    disk = int(num_images * (_DISK_BYTES_PER_PIXEL * pixels + _RECORD_BYTES_PER_IMAGE))
+    return memory, disk
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux MemAvailable), None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def check_scene_resources(config: SceneConfig, num_images: int, out_dir: str | Path, *,
+                          size_name: str = "height x width",
+                          count_name: str = "num_images") -> None:
+    """Refuse, before any work, a request that cannot fit in memory or on disk.
+
+    Args:
+        config: the scene parameters.
+        num_images: how many images.
+        out_dir: the output folder (its file system's free space is checked).
+        size_name: how the message names the image size (``"--size"`` from the CLI).
+        count_name: how the message names the image count (``"--images"``).
+
+    Raises:
+        InvalidArgumentError: naming the size or the count, what it needs and what is free.
+    """
+    memory, disk = scene_resources(config, num_images)
+    available = _available_memory()
+    if available is not None and memory > available:
+        one, _ = scene_resources(config, 1)
+        size = f"{config.height}x{config.width}"
+        if one > available:  # a single scene does not fit: the size is the problem
+            per_pixel = (one - _FIXED_BYTES) / (config.height * config.width)
+            side = int(((available - _FIXED_BYTES) / per_pixel) ** 0.5) if available > \
+                _FIXED_BYTES else 0
+            raise InvalidArgumentError(
+                f"{size_name}: one {size} scene needs about {_gib(one)} of memory to generate "
+                f"(about {per_pixel:.0f} bytes per pixel), but {_gib(available)} is available; "
+                f"use at most about {max(side, 0)} pixels a side")
+        per_image = (memory - one) / max(num_images - 1, 1)
+        fits = int((available - one) / per_image) + 1
+        raise InvalidArgumentError(
+            f"{count_name} {num_images}: the annotations of {num_images} scenes of {size} need "
+            f"about {_gib(memory)} of memory, but {_gib(available)} is available; use at most "
+            f"about {fits} images per run (and another --seed or --split for more)")
+    probe = Path(out_dir).resolve()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if disk > free:
+        raise InvalidArgumentError(
+            f"{count_name} {num_images} ({config.height}x{config.width} scenes, "
+            f"{size_name}): they need about {_gib(disk)} on disk, but {probe} has "
+            f"{_gib(free)} free")
+
+
+_OWN_FILE = re.compile(r"\d{6}\.png")
+_LAYOUT = ("images", "semantic", "panoptic", "annotations")
+
+
+def _split_files(paths: ScenePaths) -> tuple[list[Path], list[Path]]:
+    """This split's files in a scenes folder: ``(written by make_scenes, anything else)``."""
+    ours: list[Path] = []
+    foreign: list[Path] = []
+    for folder in (paths.images, paths.semantic, paths.panoptic):
+        if folder.is_dir():
+            for f in sorted(folder.iterdir()):
+                (ours if f.is_file() and _OWN_FILE.fullmatch(f.name) else foreign).append(f)
+    for f in (paths.instances_json, paths.panoptic_json, paths.semantic_json,
+              paths.root / f"show_{paths.split}.png"):
+        if f.is_file():
+            ours.append(f)
+    return ours, foreign
+
+
+def check_scene_output(out_dir: str | Path, split: str = "train", *, overwrite: bool = False,
+                       out_name: str = "out_dir",
+                       overwrite_name: str = "overwrite=True") -> list[Path]:
+    """Check that ``out_dir`` can take a new ``split`` without mixing old and new files.
+
+    A new or empty folder, or a scenes folder holding other splits only, is fine (the splits
+    of one folder are written one by one). A folder that already holds this split is refused
+    unless ``overwrite``; a folder holding anything make-scenes does not write is refused.
+
+    Returns:
+        the files of the existing split that :func:`make_scenes` will delete (``overwrite``).
+
+    Raises:
+        InvalidArgumentError: ``out_dir`` is a file, holds foreign files, or holds the split.
+    """
+    paths = ScenePaths(Path(out_dir), split)
+    root = paths.root
+    if root.exists() and not root.is_dir():
+        raise InvalidArgumentError(f"{out_name} {root} is a file, expected a folder")
+    if not root.is_dir():
+        return []
+    foreign_top = sorted(p.name for p in root.iterdir() if p.name not in _LAYOUT
+                         and not re.fullmatch(r"show_\w+\.png", p.name))
+    if foreign_top:
+        shown = ", ".join(foreign_top[:3]) + (", ..." if len(foreign_top) > 3 else "")
+        raise InvalidArgumentError(
+            f"{out_name} {root} is not empty and is not a scenes folder (it holds {shown}); "
+            "choose a new or empty folder")
+    ours, foreign = _split_files(paths)
+    if foreign:
+        shown = ", ".join(str(p.relative_to(root)) for p in foreign[:3])
+        raise InvalidArgumentError(
+            f"{out_name} {root} holds files make-scenes did not write in its {split!r} split "
+            f"({shown}); move them or choose another folder")
+    if ours and not overwrite:
+        images = sum(1 for p in ours if p.parent == paths.images)
+        raise InvalidArgumentError(
+            f"{out_name} {root} already holds the {split!r} split ({images} images and their "
+            f"annotations); refusing to mix old and new files: pass {overwrite_name} to "
+            "replace it, or choose another folder")
+    return ours
+
+
 def _save_png(array: np.ndarray, path: Path) -> None:
     from PIL import Image
 
@@ -390,9 +559,13 @@ def _save_png(array: np.ndarray, path: Path) -> None:
 
 
 def make_scenes(out_dir: str | Path, num_images: int, seed: int = 0, *, split: str = "train",
-                config: SceneConfig | None = None) -> SceneSummary:
+                config: SceneConfig | None = None, overwrite: bool = False) -> SceneSummary:
     """Generate ``num_images`` scenes and write them in COCO instances, semantic and panoptic
     form (layout in the module docstring).
+
+    Before any work, the request is checked against free memory and disk
+    (:func:`check_scene_resources`) and the folder against mixing old and new files
+    (:func:`check_scene_output`).
 
     Args:
         out_dir: output folder (created; other splits in it are left alone).
@@ -400,11 +573,21 @@ def make_scenes(out_dir: str | Path, num_images: int, seed: int = 0, *, split: s
         seed: the random seed; image ``i`` depends only on ``(seed, split, i)``.
         split: ``train``, ``val`` or ``test`` (also chooses the objects' source split).
         config: scene parameters.
+        overwrite: replace this split if the folder already holds it (its files written by a
+            previous run are deleted first, so no old image stays beside new annotations).
     """
     if num_images < 1:
         raise InvalidArgumentError(f"num_images must be >= 1, got {num_images}")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InvalidArgumentError(f"seed must be an integer >= 0, got {seed!r}")
+    if split not in SCENE_SPLITS:
+        raise InvalidArgumentError(f"split must be one of {SCENE_SPLITS}, got {split!r}")
     config = config or SceneConfig()
+    stale = check_scene_output(out_dir, split, overwrite=overwrite)
+    check_scene_resources(config, num_images, out_dir)
     gen = SceneGenerator(config, split)
+    for f in stale:
+        f.unlink()
     paths = ScenePaths(Path(out_dir), split)
     for d in (paths.images, paths.semantic, paths.panoptic, paths.instances_json.parent):
         d.mkdir(parents=True, exist_ok=True)
@@ -486,8 +669,8 @@ class SceneSemanticDataset(torch.utils.data.Dataset):
                  transforms: Any | None = None) -> None:
         self.paths = ScenePaths(Path(root), split)
         if not self.paths.semantic_json.is_file():
-            raise FileNotFoundError(f"no scenes split {split!r} in {root} "
-                                    f"(missing {self.paths.semantic_json})")
+            raise MissingFileError(f"no scenes split {split!r} in {root} "
+                                   f"(missing {self.paths.semantic_json})")
         meta = json.loads(self.paths.semantic_json.read_text())
         self.classes: list[str] = meta["classes"]
         self.num_classes = len(self.classes)
@@ -499,12 +682,11 @@ class SceneSemanticDataset(torch.utils.data.Dataset):
         return len(self.files)
 
     def __getitem__(self, index: int) -> tuple[tv_tensors.Image, tv_tensors.Mask]:
-        from PIL import Image
+        from modernvision.data.io import read_label_map
 
         name = self.files[index]
         rgb = load_rgb(self.paths.images / name)
-        with Image.open(self.paths.semantic / name) as im:
-            label = np.asarray(im)
+        label = read_label_map(self.paths.semantic / name, what="semantic label PNG")
         image = tv_tensors.Image(torch.from_numpy(rgb).permute(2, 0, 1).contiguous())
         target = tv_tensors.Mask(torch.from_numpy(label.astype(np.int64)))
         if self.transforms is not None:

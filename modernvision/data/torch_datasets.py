@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import Dataset
 
 from modernvision._errors import BadFileError, MissingFileError
 from modernvision.data.datasets import ArrayDataset
+from modernvision.data.io import read_image
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
                     ".pgm")
@@ -57,18 +58,12 @@ class ArrayImageDataset(Dataset):
 
 
 def load_image(path: str | Path, *, mode: str | None = None) -> Image.Image:
-    """Open an image file with a clear error for a missing, unreadable or empty file."""
-    path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"image file {path} does not exist")
-    try:
-        img = Image.open(path)
-        img.load()
-    except (UnidentifiedImageError, OSError) as exc:
-        raise BadFileError(f"cannot read {path} as an image ({exc})") from None
-    if img.width == 0 or img.height == 0:
-        raise ValueError(f"image {path} is empty ({img.width}x{img.height})")
-    return img.convert(mode) if mode is not None else img
+    """An image file as a PIL image (``"L"`` or ``"RGB"``) for torchvision transforms.
+
+    The pixels come from :func:`modernvision.data.io.read_image` (16-bit scaled, alpha dropped,
+    EXIF orientation applied; errors name the file); ``mode=None`` keeps grey files grey.
+    """
+    return Image.fromarray(read_image(path, mode=mode))
 
 
 class ImageFolder(Dataset):
@@ -82,16 +77,18 @@ class ImageFolder(Dataset):
                  mode: str = "RGB") -> None:
         self.root = Path(root)
         if not self.root.is_dir():
-            raise FileNotFoundError(f"ImageFolder root {self.root} is not a folder")
+            what = "is a file, not a folder" if self.root.exists() else "does not exist"
+            raise MissingFileError(f"ImageFolder root {self.root} {what}")
         self.classes = sorted(d.name for d in self.root.iterdir() if d.is_dir())
         if not self.classes:
-            raise ValueError(f"ImageFolder root {self.root} has no class sub-folders")
+            raise BadFileError(f"ImageFolder root {self.root} is empty: expected one "
+                               "sub-folder of images per class")
         self.samples: list[tuple[Path, int]] = []
         for label, cls in enumerate(self.classes):
             files = sorted(p for p in (self.root / cls).rglob("*")
                            if p.suffix.lower() in IMAGE_EXTENSIONS)
             if not files:
-                raise ValueError(f"class folder {self.root / cls} holds no images "
+                raise BadFileError(f"class folder {self.root / cls} holds no images "
                                  f"(extensions {', '.join(IMAGE_EXTENSIONS)})")
             self.samples += [(p, label) for p in files]
         self.transform, self.mode = transform, mode

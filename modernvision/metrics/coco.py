@@ -44,14 +44,16 @@ without ``iscrowd`` is not a crowd, without ``id`` counts as a nonzero id.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from modernvision._errors import BadFileError, InvalidArgumentError, UserError
+from modernvision.data import masks as rle
+from modernvision.data.io import read_json
 
 __all__ = [
     "COCO_STAT_NAMES",
@@ -120,7 +122,7 @@ class CocoEvaluation:
         if iou_threshold is not None:
             t = np.flatnonzero(np.isclose(self.iou_thresholds, iou_threshold))
             if t.size == 0:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"iou_threshold must be one of {self.iou_thresholds.round(2).tolist()}, "
                     f"got {iou_threshold}"
                 )
@@ -167,21 +169,35 @@ def coco_evaluation(
     Takes the same inputs as :func:`coco_evaluate`.
     """
     if iou_type not in ("bbox", "segm"):
-        raise ValueError(f"iou_type must be 'bbox' or 'segm', got {iou_type!r}")
-    gt = _load_json(ground_truth, "ground_truth")
-    dt = _load_json(detections, "detections")
+        raise InvalidArgumentError(f"iou_type must be 'bbox' or 'segm', got {iou_type!r}")
+    gt, gt_src = _load_json(ground_truth, "ground_truth")
+    dt, dt_src = _load_json(detections, "detections")
     if not isinstance(gt, Mapping):
+        what = ("a COCO ground-truth dict with 'images', 'annotations' and 'categories', got "
+                f"a JSON {type(gt).__name__}")
+        if gt_src.is_file:  # a results file given as the ground truth, typically
+            raise BadFileError(f"{gt_src}: expected {what}" + (
+                " (is it a detections file?)" if isinstance(gt, list) else ""))
         raise TypeError(
             "ground_truth must be a COCO dict (images, annotations, categories) or a JSON path, "
             f"got {type(gt).__name__}"
         )
     if not isinstance(dt, Sequence) or isinstance(dt, (str, bytes)):
+        if dt_src.is_file:
+            raise BadFileError(f"{dt_src}: expected a JSON list of result dicts, got a JSON "
+                               f"{type(dt).__name__}" + (" (is it a ground-truth file?)"
+                                                          if isinstance(dt, Mapping) else ""))
         raise TypeError(
             f"detections must be a list of result dicts or a JSON path, got {type(dt).__name__}"
         )
-    img_ids, cat_ids = _ids(gt)
-    g = _parse_ground_truth(gt, img_ids, cat_ids, iou_type)
-    d = _parse_detections(dt, img_ids, cat_ids, iou_type, _image_sizes(gt))
+    missing = [key for key in ("images", "categories") if key not in gt]
+    if missing:
+        raise gt_src.error(
+            f"{gt_src} has no {' and no '.join(repr(k) for k in missing)}: a COCO ground truth "
+            "needs 'images' (each with an 'id'), 'annotations' and 'categories'")
+    img_ids, cat_ids = _ids(gt, gt_src)
+    g = _parse_ground_truth(gt, img_ids, cat_ids, iou_type, gt_src)
+    d = _parse_detections(dt, img_ids, cat_ids, iou_type, _image_sizes(gt), dt_src, gt_src)
     precision, recall = _evaluate(g, d, len(cat_ids), iou_type)
     return CocoEvaluation(
         stats=_summarize(precision, recall),
@@ -198,24 +214,34 @@ def coco_evaluation(
 # ----------------------------------------------------------------------------- input parsing
 
 
-def _load_json(obj: Any, name: str) -> Any:
-    if isinstance(obj, (str, os.PathLike)):
-        path = Path(obj)
-        if not path.is_file():
-            raise FileNotFoundError(f"{name}: no such JSON file: {path}")
-        with open(path) as f:
-            return json.load(f)
-    return obj
+@dataclass(frozen=True)
+class _Source:
+    """Where an input came from, for error messages: ``ground_truth file x.json`` or the
+    argument's name; bad content of a file is a :class:`BadFileError`, of an argument an
+    :class:`InvalidArgumentError`."""
+
+    name: str
+    is_file: bool = False
+
+    def __str__(self) -> str:
+        return self.name
+
+    def error(self, message: str) -> UserError:
+        return BadFileError(message) if self.is_file else InvalidArgumentError(message)
 
 
-def _ids(gt: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+def _load_json(obj: Any, name: str) -> tuple[Any, _Source]:
+    if not isinstance(obj, (str, os.PathLike)):
+        return obj, _Source(name)
+    return read_json(obj, what=f"{name} file"), _Source(f"{name} file {obj}", is_file=True)
+
+
+def _ids(gt: Mapping[str, Any], src: _Source) -> tuple[np.ndarray, np.ndarray]:
     try:
-        img_ids = [im["id"] for im in gt.get("images", [])]
-        cat_ids = [c["id"] for c in gt.get("categories", [])]
+        img_ids = [im["id"] for im in gt["images"]]
+        cat_ids = [c["id"] for c in gt["categories"]]
     except (KeyError, TypeError) as e:
-        raise ValueError(
-            "ground_truth: every entry of 'images' and 'categories' needs an 'id'"
-        ) from e
+        raise src.error(f"{src}: every entry of 'images' and 'categories' needs an 'id'") from e
     # np.unique sorts, as pycocotools does with its image and category ids.
     return np.unique(np.asarray(img_ids)), np.unique(np.asarray(cat_ids))
 
@@ -224,15 +250,15 @@ def _index(ids: np.ndarray) -> dict[Any, int]:
     return {v: i for i, v in enumerate(ids.tolist())}
 
 
-def _boxes(rows: list, name: str) -> np.ndarray:
+def _boxes(rows: list, name: str, src: _Source) -> np.ndarray:
     if not rows:
         return np.zeros((0, 4))
     try:
         boxes = np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
     except (ValueError, TypeError) as e:
-        raise ValueError(f"{name}: every 'bbox' must be 4 numbers [x, y, w, h]") from e
+        raise src.error(f"{name}: every 'bbox' must be 4 numbers [x, y, w, h]") from e
     if boxes.shape[1] != 4:
-        raise ValueError(f"{name}: every 'bbox' must be 4 numbers [x, y, w, h]")
+        raise src.error(f"{name}: every 'bbox' must be 4 numbers [x, y, w, h]")
     return boxes
 
 
@@ -251,13 +277,14 @@ class _Objects:
 
 
 def _parse_ground_truth(
-    gt: Mapping[str, Any], img_ids: np.ndarray, cat_ids: np.ndarray, iou_type: str
+    gt: Mapping[str, Any], img_ids: np.ndarray, cat_ids: np.ndarray, iou_type: str,
+    src: _Source,
 ) -> _Objects:
     img_index, cat_index = _index(img_ids), _index(cat_ids)
     anns = gt.get("annotations", [])
     try:
         keep = [a for a in anns if a["image_id"] in img_index and a["category_id"] in cat_index]
-        boxes = _boxes([a["bbox"] for a in keep], "ground_truth annotations")
+        boxes = _boxes([a["bbox"] for a in keep], f"{src} annotations", src)
         # pycocotools requires 'area'; fall back to the box area when it is missing.
         area = np.array(
             [a["area"] if "area" in a else a["bbox"][2] * a["bbox"][3] for a in keep],
@@ -273,9 +300,9 @@ def _parse_ground_truth(
             score=np.zeros(len(keep)),
             masks=None,
         )
-    except KeyError as e:
-        raise ValueError(
-            f"ground_truth: every annotation needs 'image_id', 'category_id' and 'bbox'; "
+    except (KeyError, TypeError) as e:
+        raise src.error(
+            f"{src}: every annotation needs 'image_id', 'category_id' and 'bbox'; "
             f"missing {e}"
         ) from e
     if iou_type == "segm":
@@ -283,8 +310,8 @@ def _parse_ground_truth(
         try:
             obj.masks = [_to_rle(a["segmentation"], a["image_id"], sizes) for a in keep]
         except KeyError as e:
-            raise ValueError(
-                "ground_truth: iou_type='segm' needs a 'segmentation' on every annotation"
+            raise src.error(
+                f"{src}: iou_type='segm' needs a 'segmentation' on every annotation"
             ) from e
     return obj
 
@@ -295,38 +322,41 @@ def _parse_detections(
     cat_ids: np.ndarray,
     iou_type: str,
     sizes: Mapping[Any, tuple[int, int]],
+    src: _Source,
+    gt_src: _Source,
 ) -> _Objects:
     img_index, cat_index = _index(img_ids), _index(cat_ids)
     try:
         unknown = {d["image_id"] for d in dets if d["image_id"] not in img_index}
         if unknown:
             shown = sorted(unknown, key=str)[:5]
-            raise ValueError(
-                f"detections refer to {len(unknown)} image id(s) absent from the ground truth's "
-                f"'images', e.g. {shown}"
+            raise src.error(
+                f"{src} refer to {len(unknown)} image id(s) absent from the ground truth's "
+                f"'images' ({gt_src}: {len(img_index)} images), e.g. {shown}"
             )
         keep = [d for d in dets if d["category_id"] in cat_index]
         score = np.array([d["score"] for d in keep], dtype=np.float64)
         # pycocotools' loadRes takes a detection's area from its box whenever the first result
         # has a box (even for 'segm'), and from the mask otherwise.
         box_area = iou_type == "bbox" or (len(dets) > 0 and list(dets[0].get("bbox", [])) != [])
-        boxes = _boxes([d["bbox"] for d in keep], "detections") if box_area else None
+        boxes = _boxes([d["bbox"] for d in keep], str(src), src) if box_area else None
         masks = None
         if iou_type == "segm":
             masks = [_to_rle(d["segmentation"], d["image_id"], sizes) for d in keep]
         if boxes is not None:
             area = boxes[:, 2] * boxes[:, 3]
         else:
-            module = _masks_module()
-            area = np.array([module.rle_area(m) for m in masks], dtype=np.float64)
+            area = np.array([rle.rle_area(m) for m in masks], dtype=np.float64)
             boxes = np.zeros((len(keep), 4))
     except KeyError as e:
         need = "'bbox'" if iou_type == "bbox" else "'segmentation'"
-        raise ValueError(
-            f"detections: every result needs 'image_id', 'category_id', {need} and 'score'; "
+        raise src.error(
+            f"{src}: every result needs 'image_id', 'category_id', {need} and 'score'; "
             f"missing {e}"
         ) from e
     except (TypeError, AttributeError) as e:
+        if src.is_file:
+            raise BadFileError(f"{src}: expected a list of result dicts") from e
         raise TypeError("detections must be a list of result dicts") from e
     return _Objects(
         img=np.array([img_index[d["image_id"]] for d in keep], dtype=np.int64),
@@ -338,14 +368,6 @@ def _parse_detections(
         score=score,
         masks=masks,
     )
-
-
-def _masks_module():
-    try:
-        from modernvision.metrics import masks
-    except ImportError as e:  # pragma: no cover - depends on the mask module being installed
-        raise ValueError("iou_type='segm' needs modernvision.metrics.masks (RLE masks)") from e
-    return masks
 
 
 def _image_sizes(gt: Mapping[str, Any]) -> dict[Any, tuple[int, int]]:
@@ -361,11 +383,11 @@ def _to_rle(segmentation: Any, image_id: Any, sizes: Mapping[Any, tuple[int, int
     if isinstance(segmentation, Mapping):
         return dict(segmentation)  # compressed or uncompressed RLE
     if image_id not in sizes:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"image {image_id!r} needs 'height' and 'width' in the ground truth to rasterise "
             "polygon segmentations"
         )
-    return _masks_module().polygons_to_rle(segmentation, *sizes[image_id])
+    return rle.polygons_to_rle(segmentation, *sizes[image_id])
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -397,7 +419,8 @@ def _mask_iou_pairs(
     pair_det: np.ndarray, pair_gt: np.ndarray, det_rles: list, gt_rles: list, gt_crowd: np.ndarray
 ) -> np.ndarray:
     """Mask IoU of the pairs; those of one (image, category) form a row-major [D_g, G_g] block."""
-    masks = _masks_module()
+    from modernvision.metrics.masks import mask_iou  # torch: only for iou_type='segm'
+
     out = np.zeros(len(pair_det))
     if len(pair_det) == 0:
         return out
@@ -411,7 +434,7 @@ def _mask_iou_pairs(
         g0 = int(first_gt[gs])
         n_gt = int(pair_ends[gs] - det_starts[gs])
         gts = list(range(g0, g0 + n_gt))
-        ious = masks.mask_iou(
+        ious = mask_iou(
             [det_rles[i] for i in dets], [gt_rles[j] for j in gts], iscrowd=gt_crowd[gts]
         )
         out[det_starts[gs] : pair_ends[ge - 1]] = np.asarray(ious, dtype=np.float64).reshape(-1)

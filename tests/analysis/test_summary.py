@@ -114,3 +114,39 @@ def test_table_and_fractions():
 def test_bad_input_size_is_a_clear_error(bad):
     with pytest.raises(ValueError, match="input_size"):
         summarize(nn.Conv2d(1, 1, 1), bad)
+
+
+def test_one_row_per_call_of_a_shared_module_on_resnet18():
+    # ResNet's blocks call one `relu` twice; a merged row summed both calls' activations, so on
+    # a 1x28x28 ResNet-18 "largest activation" named layer1.0.relu (2 x 0.19 MiB) instead of
+    # the stem's single 0.19 MiB maps. Reference: a forward hook that records every call.
+    from modernvision.models import create
+
+    model = create("resnet18", num_classes=10, small_input=True, in_channels=1)
+    calls: list[tuple[str, tuple[int, ...], int]] = []
+    hooks = [m.register_forward_hook(
+        lambda mod, i, out, name=name: calls.append((name, tuple(out.shape),
+                                                     out.numel() * out.element_size())))
+        for name, m in model.named_modules() if name and next(m.children(), None) is None]
+    with torch.no_grad():
+        model.eval()(torch.zeros(1, 1, 28, 28))
+    for h in hooks:
+        h.remove()
+    s = summarize(model, (1, 28, 28))
+    rows = {r.name: r for r in s.rows}
+    relu = [c for c in calls if c[0] == "layer1.0.relu"]
+    assert len(relu) == 2
+    for k, (_, shape, nbytes) in enumerate(relu, start=1):
+        row = rows[f"layer1.0.relu #{k}"]
+        assert (row.module, row.call) == ("layer1.0.relu", k)
+        assert row.output_shape == shape and row.activation_bytes == nbytes
+    # the second call follows conv2: a larger receptive field than the first
+    assert rows["layer1.0.relu #2"].receptive_field > rows["layer1.0.relu #1"].receptive_field
+    # each leaf call is one row with that call's bytes, and the largest is the largest call
+    leaf_rows = [r for r in s.rows if r.module in {c[0] for c in calls}]
+    assert [(r.module, r.output_shape, r.activation_bytes) for r in leaf_rows] == calls
+    biggest = max(calls, key=lambda c: c[2])
+    assert f"largest activation: {biggest[0]} (" in s.table()
+    # parameters are counted once, on the first call
+    assert s.total_params == sum(p.numel() for p in model.parameters())
+    assert sum(r.params for r in s.rows) == s.total_params

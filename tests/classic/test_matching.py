@@ -247,7 +247,7 @@ def test_cli_match_names_unreadable_files(tmp_path, capsys):
     assert "notes.png" in capsys.readouterr().err
     assert cli_main(["match", str(tmp_path / "missing.png"), box, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "missing.png" in err and "not found" in err
+    assert "reference image" in err and "missing.png does not exist" in err
 
 
 def test_demo_section(tmp_path):

@@ -40,7 +40,7 @@ def test_faces_with_our_cascade_and_paper_mode(astronaut_png, capsys):
 @pytest.mark.parametrize(
     "content, message",
     [
-        (b"", "empty file"),
+        (b"", "is empty (0 bytes)"),
         (b"this is not an image\n", "not an image"),
     ],
 )
@@ -54,7 +54,7 @@ def test_faces_rejects_non_images_clearly(tmp_path, capsys, content, message):
 
 def test_faces_missing_file_and_unknown_cascade(astronaut_png, tmp_path, capsys):
     assert main(["faces", str(tmp_path / "nope.jpg")]) == 2
-    assert "not found" in capsys.readouterr().err
+    assert "nope.jpg does not exist" in capsys.readouterr().err
     assert main(["faces", str(astronaut_png), "--cascade", "opencv:frontalfase_default"]) == 2
     assert "frontalface_default" in capsys.readouterr().err
 

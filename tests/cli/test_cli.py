@@ -27,7 +27,7 @@ def test_summary_prints_table(capsys):
      (["train", "--model", "resnt18", "--data", "digits"], "resnet18"),
      (["train", "--data", "fashon-mnist"], "fashion-mnist"),
      (["data", "fetch", "digts"], "digits"),
-     (["summary", "compact_cnn", "--input", "1x28"], "input_size")],
+     (["summary", "compact_cnn", "--input", "1x28"], "--input 1x28")],
 )
 def test_user_mistakes_are_one_clear_line(argv, needle, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -163,8 +163,12 @@ def test_malformed_files_name_file_and_record(tmp_path, name, mutate, message):
 
 def test_not_json_and_missing_file(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(ValueError, match="bad.json: not valid JSON"):
+    with pytest.raises(ValueError, match="bad.json is not valid JSON"):
         read_coco(tmp_path / "bad.json")
+    full = json.dumps(_coco_json())
+    (tmp_path / "cut.json").write_text(full[: len(full) // 2])  # a write that stopped
+    with pytest.raises(ValueError, match=r"cut\.json is not valid JSON .*truncated"):
+        read_coco(tmp_path / "cut.json")
     with pytest.raises(FileNotFoundError, match="nope.json"):
         read_coco(tmp_path / "nope.json")
 

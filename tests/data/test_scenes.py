@@ -188,3 +188,83 @@ def test_cli_through_main(tmp_path, capsys):
     assert (tmp_path / "show_val.png").is_file()
     assert main(["data", "show", str(tmp_path / "missing")]) == 2
     assert "no COCO instances" in capsys.readouterr().err
+
+
+# -- resources and the output folder, checked before any work ---------------------------------
+
+
+@pytest.mark.parametrize("config", [
+    SceneConfig(height=160, width=200),
+    SceneConfig(height=128, width=128, min_objects=20, max_objects=20, max_stuff_regions=8),
+])
+def test_memory_estimate_bounds_the_measured_peak(config):
+    import tracemalloc
+
+    from modernvision.data.formats.coco import id_to_rgb
+    from modernvision.data.scenes import _FIXED_BYTES, SceneGenerator, scene_resources
+
+    gen = SceneGenerator(config, "train")
+    peaks = []
+    for i in range(6):
+        tracemalloc.start()
+        scene = gen.generate(np.random.default_rng(i))
+        id_to_rgb(scene.panoptic)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    memory, _ = scene_resources(config, 1)
+    per_scene = memory - _FIXED_BYTES
+    assert max(peaks) < per_scene < 1.6 * max(peaks)
+
+
+def test_a_size_too_large_for_memory_is_refused_before_any_work(tmp_path, monkeypatch):
+    from modernvision._errors import InvalidArgumentError
+    from modernvision.data import scenes as scenes_module
+
+    monkeypatch.setattr(scenes_module, "_available_memory", lambda: 64 * 2**30)
+    big = SceneConfig(height=100_000, width=100_000)
+    with pytest.raises(InvalidArgumentError, match=r"one 100000x100000 scene needs about .* GiB"):
+        make_scenes(tmp_path / "out", 1, config=big)
+    assert not (tmp_path / "out").exists()  # nothing written, no MemoryError
+
+
+def test_image_count_and_disk_are_checked(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from modernvision._errors import InvalidArgumentError
+    from modernvision.data import scenes as scenes_module
+
+    monkeypatch.setattr(scenes_module, "_available_memory", lambda: 2 * 2**30)
+    with pytest.raises(InvalidArgumentError, match=r"--images 10000000: .*at most about \d+ "):
+        scenes_module.check_scene_resources(CONFIG, 10_000_000, tmp_path, size_name="--size",
+                                            count_name="--images")
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(2**30, 2**30 - 2**20, 2**20))
+    with pytest.raises(InvalidArgumentError, match=r"num_images 1000 .* disk, but .* 1 MiB free"):
+        scenes_module.check_scene_resources(CONFIG, 1000, tmp_path)
+    scenes_module.check_scene_resources(CONFIG, 1, tmp_path)  # 1 image fits in 1 MiB
+
+
+def test_existing_split_is_refused_unless_overwrite_which_clears_it(tmp_path):
+    from modernvision._errors import InvalidArgumentError
+
+    root = tmp_path / "s"
+    make_scenes(root, 3, seed=0, config=CONFIG)
+    first = (root / "images" / "train" / "000001.png").read_bytes()
+    with pytest.raises(InvalidArgumentError, match=r"already holds the 'train' split \(3 images"):
+        make_scenes(root, 2, seed=1, config=CONFIG)
+    assert (root / "images" / "train" / "000001.png").read_bytes() == first  # untouched
+    make_scenes(root, 2, seed=1, config=CONFIG, overwrite=True)
+    for folder in ("images", "semantic", "panoptic"):
+        assert sorted(p.name for p in (root / folder / "train").iterdir()) == [
+            "000001.png", "000002.png"]  # no stale 000003.png beside the new annotations
+    assert len(read_coco(root / "annotations" / "instances_train.json").images) == 2
+    make_scenes(root, 1, seed=0, split="val", config=CONFIG)  # another split is welcome
+    (root / "images" / "train" / "mine.jpg").write_bytes(b"x")
+    with pytest.raises(InvalidArgumentError, match="did not write .*mine.jpg"):
+        make_scenes(root, 2, config=CONFIG, overwrite=True)
+    (root / "images" / "train" / "mine.jpg").unlink()
+    (root / "notes.txt").write_text("mine")
+    with pytest.raises(InvalidArgumentError, match=r"not a scenes folder \(it holds notes.txt"):
+        make_scenes(root, 2, config=CONFIG, overwrite=True)
+    assert (root / "notes.txt").read_text() == "mine"

@@ -342,3 +342,46 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
         coco_evaluate(gt, [], iou_type="keypoints")
     with pytest.raises(TypeError, match="ground_truth"):
         coco_evaluate([1, 2], [])
+
+
+def test_bad_files_and_ground_truth_without_images_name_the_problem(tmp_path):
+    import json
+
+    from modernvision._errors import BadFileError, InvalidArgumentError, MissingFileError
+
+    gt = small_medium_large_set()
+    dets = [dict(image_id=gt["images"][0]["id"], category_id=1, bbox=[0, 0, 5, 5], score=0.9)]
+    gt_file, dt_file = tmp_path / "gt.json", tmp_path / "dets.json"
+    gt_file.write_text(json.dumps(gt))
+    dt_file.write_text(json.dumps(dets))
+    assert coco_evaluate(gt_file, dt_file) == coco_evaluate(gt, dets)
+
+    cut = tmp_path / "cut.json"
+    cut.write_text(gt_file.read_text()[:200])  # a download or write that stopped early
+    with pytest.raises(BadFileError, match=r"ground_truth file .*cut\.json is not valid.*trunc"):
+        coco_evaluate(cut, dets)
+    junk = tmp_path / "junk.json"
+    junk.write_text("images: [1, 2]\n")
+    with pytest.raises(BadFileError, match=r"junk\.json is not valid JSON \(.*, line 1 column 1\)"):
+        coco_evaluate(gt, junk)
+    empty = tmp_path / "empty.json"
+    empty.write_text("")
+    with pytest.raises(BadFileError, match=r"empty\.json is empty"):
+        coco_evaluate(empty, dets)
+    with pytest.raises(MissingFileError, match="is a directory"):
+        coco_evaluate(tmp_path, dets)
+
+    # a ground truth without 'images' is the ground truth's fault, not the detections'
+    no_images = {k: v for k, v in gt.items() if k != "images"}
+    with pytest.raises(InvalidArgumentError, match="ground_truth has no 'images'"):
+        coco_evaluate(no_images, dets)
+    (tmp_path / "noimg.json").write_text(json.dumps(no_images))
+    with pytest.raises(BadFileError, match=r"noimg\.json has no 'images'") as info:
+        coco_evaluate(tmp_path / "noimg.json", dets)
+    assert "detections" not in str(info.value)
+    # the two files swapped
+    with pytest.raises(BadFileError, match="is it a detections file"):
+        coco_evaluate(dt_file, gt_file)
+    dt_file.write_text(json.dumps([dict(dets[0], image_id=999)]))
+    with pytest.raises(BadFileError, match=r"dets\.json refer to 1 image id\(s\) absent"):
+        coco_evaluate(gt_file, dt_file)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modernvision._errors import unknown_name
+from modernvision._errors import BadFileError, MissingFileError, unknown_name
 
 if TYPE_CHECKING:
     from modernvision.classic.viola_jones.detect import DetectionStats
@@ -357,14 +357,15 @@ class Cascade:
     @classmethod
     def load(cls, path: str | Path) -> Cascade:
         """Read a cascade saved by :meth:`save`."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"cascade file not found: {path}")
+        path = _cascade_file(path)
         try:
             obj = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{path}: not a JSON cascade ({exc})") from exc
-        return cls.from_json(obj)
+            raise BadFileError(f"{path}: not a JSON cascade ({exc})") from exc
+        try:
+            return cls.from_json(obj)
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise _bad_cascade(path, exc) from exc
 
 
 # ---------------------------------------------------------------------------------------------
@@ -521,23 +522,42 @@ def load_opencv_cascade(path: str | Path) -> Cascade:
         FileNotFoundError: no such file.
         ValueError: not a Haar cascade (LBP/HOG cascades, other XML, not XML).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"OpenCV cascade file not found: {path}")
+    path = _cascade_file(path)
     try:
         tree = ET.parse(path)
     except ET.ParseError as exc:
-        raise ValueError(f"{path}: not an OpenCV cascade XML file ({exc})") from exc
+        raise BadFileError(f"{path}: not an OpenCV cascade XML file ({exc})") from exc
     storage = tree.getroot()
     top = next(iter(storage), None)
     if storage.tag != "opencv_storage" or top is None:
-        raise ValueError(f"{path}: not an OpenCV FileStorage XML (<opencv_storage> expected)")
+        raise BadFileError(f"{path}: not an OpenCV FileStorage XML (<opencv_storage> expected)")
     kind = top.get("type_id", "")
-    if kind == "opencv-cascade-classifier" or top.find("stageType") is not None:
-        return _parse_new_format(top, str(path))
-    if kind == "opencv-haar-classifier":
-        return _parse_old_format(top, str(path))
-    raise ValueError(f"{path}: <{top.tag}> is not a Haar cascade (type_id={kind!r})")
+    try:
+        if kind == "opencv-cascade-classifier" or top.find("stageType") is not None:
+            return _parse_new_format(top, str(path))
+        if kind == "opencv-haar-classifier":
+            return _parse_old_format(top, str(path))
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        raise _bad_cascade(path, exc) from exc
+    raise BadFileError(f"{path}: <{top.tag}> is not a Haar cascade (type_id={kind!r})")
+
+
+def _cascade_file(path: str | Path) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        raise MissingFileError(f"cascade {path} is a directory, expected a cascade file")
+    if not path.is_file():
+        raise MissingFileError(f"cascade file not found: {path}")
+    return path
+
+
+def _bad_cascade(path: Path, exc: Exception) -> BadFileError:
+    """A cascade file whose content the parser rejected (a malformed or foreign file)."""
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    if isinstance(exc, KeyError):
+        text = f"missing {text!r}"
+    return BadFileError(text if text.startswith(str(path)) else f"{path}: not a usable cascade "
+                        f"({text})")
 
 
 def load_cascade(spec: str | Path) -> Cascade:
@@ -557,10 +577,11 @@ def load_cascade(spec: str | Path) -> Cascade:
             raise unknown_name("packaged cascade", key, PACKAGED_CASCADES)
         return Cascade.load(Path(__file__).parent / "cascades" / PACKAGED_CASCADES[key])
     path = Path(text)
-    if not path.is_file():
-        raise FileNotFoundError(
+    if not path.exists():
+        raise MissingFileError(
             f"cascade not found: {text!r} (expected opencv:NAME, ours:NAME or a file path)"
         )
+    path = _cascade_file(path)
     head = path.read_bytes()[:512].lstrip()
     if head.startswith(b"{"):
         return Cascade.load(path)

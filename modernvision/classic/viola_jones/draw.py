@@ -6,40 +6,22 @@ from pathlib import Path
 
 import numpy as np
 
-from modernvision._errors import BadFileError, MissingFileError
-
 __all__ = ["draw_boxes", "read_image", "write_image"]
 
 
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image file as uint8 RGB ``[H, W, 3]`` or grey ``[H, W]``.
 
-    Raises:
-        FileNotFoundError: the file does not exist.
-        ValueError: the file is empty, is not an image, or holds an image with no pixels.
-    """
-    import cv2
+    The library's one decoder, :func:`modernvision.data.io.read_image` with ``mode=None``
+    (16-bit scaled, alpha dropped, EXIF orientation applied).
 
-    path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"image file not found: {path}")
-    data = path.read_bytes()
-    if not data:
-        raise BadFileError(f"{path}: empty file, expected an image (PNG, JPEG, ...)")
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise BadFileError(f"{path}: not an image OpenCV can decode (PNG, JPEG, BMP, TIFF, ...)")
-    if img.size == 0:
-        raise BadFileError(f"{path}: the image is empty (shape {img.shape})")
-    if img.dtype == np.uint16:
-        img = (img >> 8).astype(np.uint8)
-    elif img.dtype != np.uint8:
-        raise ValueError(f"{path}: unsupported pixel type {img.dtype} (expected 8 or 16 bit)")
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[..., 0]
-    if img.ndim == 3:
-        img = img[..., 2::-1] if img.shape[2] >= 3 else img  # BGR(A) -> RGB
-    return np.ascontiguousarray(img)
+    Raises:
+        MissingFileError: the file does not exist or is a directory.
+        BadFileError: the file is empty, is not an image, or holds an image with no pixels.
+    """
+    from modernvision.data.io import read_image as decode
+
+    return decode(path, mode=None)
 
 
 def write_image(path: str | Path, image: np.ndarray) -> Path:

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from modernvision._errors import InvalidArgumentError
 from modernvision.classic.viola_jones._threads import parallel_map
 from modernvision.classic.viola_jones.adaboost import AdaBoost
 from modernvision.classic.viola_jones.cascade import Cascade, DecisionTree, HaarFeatures, Stage
@@ -573,7 +574,7 @@ def train_cascade(
     else:
         report.stop_reason = f"max_stages={max_stages} reached"
     if cascade is None:
-        raise ValueError(f"no stage could be trained: {report.stop_reason}")
+        raise InvalidArgumentError(f"no stage could be trained: {report.stop_reason}")
     report.seconds = time.perf_counter() - t_start
     cascade.meta = {
         "trained_by": "modernvision.classic.viola_jones.train_cascade",

@@ -1,8 +1,10 @@
 """Annotation formats (COCO JSON, Pascal VOC XML, YOLO txt) into one typed in-memory record.
 
 Every reader returns a :class:`DetectionDataset` and every writer takes one; malformed files
-raise ``ValueError`` naming the file and the record. :class:`InstanceDataset` serves any of
-them to torch as torchvision-style detection samples.
+raise ``BadFileError`` (missing ones ``MissingFileError``; malformed records handed to a writer
+``InvalidArgumentError``), naming the file and the record: all are
+:class:`modernvision._errors.UserError` and subclass ``ValueError`` / ``FileNotFoundError``.
+:class:`InstanceDataset` serves any of them to torch as torchvision-style detection samples.
 """
 
 from modernvision.data.formats.coco import (

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from modernvision._errors import BadFileError, MissingFileError
 from modernvision.data.formats.records import (
     Category,
     DetectionDataset,
@@ -31,6 +32,7 @@ from modernvision.data.formats.records import (
     check_categories,
     check_image,
 )
+from modernvision.data.io import read_json
 
 __all__ = [
     "PanopticRecord",
@@ -52,21 +54,21 @@ _CAT_KEYS = ("id", "name")
 
 def _require(obj: Any, keys: tuple[str, ...], where: str) -> None:
     if not isinstance(obj, dict):
-        raise ValueError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+        raise BadFileError(f"{where}: expected a JSON object, got {type(obj).__name__}")
     for k in keys:
         if k not in obj:
-            raise ValueError(f"{where}: missing required field {k!r}")
+            raise BadFileError(f"{where}: missing required field {k!r}")
 
 
 def _int(value: Any, name: str, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-        raise ValueError(f"{where}: {name} must be an integer, got {value!r}")
+        raise BadFileError(f"{where}: {name} must be an integer, got {value!r}")
     return int(value)
 
 
 def _categories_from_json(raw: Any, source: str) -> list[Category]:
     if not isinstance(raw, list):
-        raise ValueError(f"{source}: 'categories' must be a list")
+        raise BadFileError(f"{source}: 'categories' must be a list")
     cats = []
     for k, c in enumerate(raw):
         _require(c, _CAT_KEYS, f"{source}: category {k}")
@@ -93,10 +95,10 @@ def coco_from_dict(data: Mapping[str, Any], source: str = "<coco>", *,
         bbox_tolerance: how far (pixels) a box may reach outside its image.
     """
     if not isinstance(data, Mapping):
-        raise ValueError(f"{source}: expected a JSON object at the top level")
+        raise BadFileError(f"{source}: expected a JSON object at the top level")
     for key in ("images", "annotations", "categories"):
         if key not in data:
-            raise ValueError(f"{source}: missing top-level field {key!r}")
+            raise BadFileError(f"{source}: missing top-level field {key!r}")
     categories = _categories_from_json(data["categories"], source)
     images: list[ImageRecord] = []
     by_id: dict[int, ImageRecord] = {}
@@ -105,7 +107,7 @@ def coco_from_dict(data: Mapping[str, Any], source: str = "<coco>", *,
         _require(raw, _IMAGE_KEYS, where)
         image_id = _int(raw["id"], "id", where)
         if image_id in by_id:
-            raise ValueError(f"{where}: duplicate image id {image_id}")
+            raise BadFileError(f"{where}: duplicate image id {image_id}")
         check_image(raw["width"], raw["height"], where)
         im = ImageRecord(file_name=str(raw["file_name"]), width=int(raw["width"]),
                          height=int(raw["height"]), image_id=image_id,
@@ -119,26 +121,26 @@ def coco_from_dict(data: Mapping[str, Any], source: str = "<coco>", *,
         _require(raw, _ANN_KEYS, where)
         image_id = _int(raw["image_id"], "image_id", where)
         if image_id not in by_id:
-            raise ValueError(f"{where}: image_id {image_id} is not among the images")
+            raise BadFileError(f"{where}: image_id {image_id} is not among the images")
         im = by_id[image_id]
         bbox = raw["bbox"]
         if (not isinstance(bbox, list) or len(bbox) != 4
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                            for v in bbox)):
-            raise ValueError(f"{where}: bbox must be [x, y, width, height], got {bbox!r}")
+            raise BadFileError(f"{where}: bbox must be [x, y, width, height], got {bbox!r}")
         x, y, w, h = (float(v) for v in bbox)
         if w <= 0 or h <= 0:
-            raise ValueError(f"{where}: bbox has non-positive size ({w:g} x {h:g}) in "
-                             f"[x, y, width, height] = {bbox}")
+            raise BadFileError(f"{where}: bbox has non-positive size ({w:g} x {h:g}) in "
+                               f"[x, y, width, height] = {bbox}")
         seg = raw.get("segmentation")
         if seg is not None and not isinstance(seg, (list, dict)):
-            raise ValueError(f"{where}: segmentation must be polygons or an RLE dict, "
-                             f"got {type(seg).__name__}")
+            raise BadFileError(f"{where}: segmentation must be polygons or an RLE dict, "
+                               f"got {type(seg).__name__}")
         if isinstance(seg, list) and len(seg) == 0:
             seg = None
         area = raw.get("area")
         if area is not None and (isinstance(area, bool) or not isinstance(area, (int, float))):
-            raise ValueError(f"{where}: area must be a number, got {area!r}")
+            raise BadFileError(f"{where}: area must be a number, got {area!r}")
         extras = {k2: v for k2, v in raw.items()
                   if k2 not in _ANN_KEYS + ("iscrowd", "segmentation", "area")}
         ann = ObjectAnnotation(bbox=(x, y, x + w, y + h),
@@ -171,12 +173,9 @@ def read_coco(path: str | Path, *, bbox_tolerance: float = 0.01) -> DetectionDat
         ValueError: malformed JSON or a malformed record (message names file and record).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"COCO annotation file not found: {path}")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path.name}: not valid JSON: {exc}") from None
+    if not path.exists():
+        raise MissingFileError(f"COCO annotation file not found: {path}")
+    data = read_json(path, what="COCO annotation file")
     return coco_from_dict(data, path.name, bbox_tolerance=bbox_tolerance)
 
 
@@ -297,12 +296,10 @@ class PanopticRecord:
 
     def load_ids(self, panoptic_dir: str | Path) -> np.ndarray:
         """Read the PNG and return segment ids ``[H, W]`` (0 = unlabelled)."""
-        from PIL import Image
+        from modernvision.data.io import read_image
 
         path = Path(panoptic_dir) / self.segments_file
-        if not path.is_file():
-            raise FileNotFoundError(f"panoptic PNG not found: {path}")
-        return rgb_to_id(np.asarray(Image.open(path).convert("RGB")))
+        return rgb_to_id(read_image(path, mode="RGB", what="panoptic PNG"))
 
 
 def write_coco_panoptic(records: list[PanopticRecord], categories: list[Category],
@@ -331,16 +328,15 @@ def write_coco_panoptic(records: list[PanopticRecord], categories: list[Category
 def read_coco_panoptic(path: str | Path) -> tuple[list[PanopticRecord], list[Category]]:
     """Read a COCO panoptic JSON into records and categories (PNGs are read on demand)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"COCO panoptic file not found: {path}")
+    if not path.exists():
+        raise MissingFileError(f"COCO panoptic file not found: {path}")
     source = path.name
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{source}: not valid JSON: {exc}") from None
+    data = read_json(path, what="COCO panoptic file")
+    if not isinstance(data, dict):
+        raise BadFileError(f"{source}: expected a JSON object at the top level")
     for key in ("images", "annotations", "categories"):
         if key not in data:
-            raise ValueError(f"{source}: missing top-level field {key!r}")
+            raise BadFileError(f"{source}: missing top-level field {key!r}")
     categories = _categories_from_json(data["categories"], source)
     known = {c.id for c in categories}
     images = {}
@@ -356,7 +352,7 @@ def read_coco_panoptic(path: str | Path) -> tuple[list[PanopticRecord], list[Cat
         image_id = _int(raw["image_id"], "image_id", where)
         where = f"{source}: panoptic annotation of image {image_id}"
         if image_id not in images:
-            raise ValueError(f"{where}: image_id {image_id} is not among the images")
+            raise BadFileError(f"{where}: image_id {image_id} is not among the images")
         im = images[image_id]
         rec = PanopticRecord(image_id=image_id, file_name=str(im["file_name"]),
                              segments_file=str(raw["file_name"]), width=int(im["width"]),
@@ -367,15 +363,15 @@ def read_coco_panoptic(path: str | Path) -> tuple[list[PanopticRecord], list[Cat
             seg_where = f"{where}, segment {s['id']}"
             sid = _int(s["id"], "id", seg_where)
             if sid in seen or sid <= 0:
-                raise ValueError(f"{seg_where}: segment ids must be unique and positive")
+                raise BadFileError(f"{seg_where}: segment ids must be unique and positive")
             seen.add(sid)
             cid = _int(s["category_id"], "category_id", seg_where)
             if cid not in known:
-                raise ValueError(f"{seg_where}: unknown category id {cid}")
+                raise BadFileError(f"{seg_where}: unknown category id {cid}")
             x, y, w, h = (float(v) for v in s["bbox"])
             if w < 0 or h < 0 or x < 0 or y < 0 or x + w > rec.width or y + h > rec.height:
-                raise ValueError(f"{seg_where}: bbox {s['bbox']} is invalid for the "
-                                 f"{rec.width}x{rec.height} image")
+                raise BadFileError(f"{seg_where}: bbox {s['bbox']} is invalid for the "
+                                   f"{rec.width}x{rec.height} image")
             rec.segments.append(PanopticSegment(id=sid, category_id=cid,
                                                 area=_int(s["area"], "area", seg_where),
                                                 bbox=(x, y, x + w, y + h),

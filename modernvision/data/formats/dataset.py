@@ -19,21 +19,17 @@ import numpy as np
 import torch
 from torchvision import tv_tensors
 
+from modernvision._errors import BadFileError, InvalidArgumentError, MissingFileError
 from modernvision.data.formats.coco import read_coco
 from modernvision.data.formats.records import DetectionDataset
+from modernvision.data.io import read_image
 
 __all__ = ["InstanceDataset", "collate_detection", "load_rgb"]
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
-    """Read an image file as uint8 ``[H, W, 3]`` RGB."""
-    from PIL import Image
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image not found: {path}")
-    with Image.open(path) as img:
-        return np.array(img.convert("RGB"))
+    """Read an image file as uint8 ``[H, W, 3]`` RGB (:func:`modernvision.data.io.read_image`)."""
+    return read_image(path, mode="RGB")
 
 
 class InstanceDataset(torch.utils.data.Dataset):
@@ -55,7 +51,7 @@ class InstanceDataset(torch.utils.data.Dataset):
         self.records = records
         self.image_dir = Path(image_dir)
         if not self.image_dir.is_dir():
-            raise FileNotFoundError(f"image folder not found: {self.image_dir}")
+            raise MissingFileError(f"image folder not found: {self.image_dir}")
         self.transforms = transforms
         self.include_crowd = include_crowd
         kept = [a for im in records.images for a in im.annotations
@@ -63,7 +59,8 @@ class InstanceDataset(torch.utils.data.Dataset):
         has_all = all(a.segmentation is not None for a in kept)
         if masks and not has_all:
             missing = next(a for a in kept if a.segmentation is None)
-            raise ValueError(f"masks=True but annotation {missing.id} has no segmentation")
+            raise InvalidArgumentError(
+                f"masks=True but annotation {missing.id} has no segmentation")
         self.with_masks = has_all if masks is None else masks
         self.categories = records.categories
 
@@ -80,8 +77,8 @@ class InstanceDataset(torch.utils.data.Dataset):
         rec = self.records.images[index]
         rgb = load_rgb(self.image_dir / rec.file_name)
         if rgb.shape[:2] != (rec.height, rec.width):
-            raise ValueError(f"{rec.file_name}: image is {rgb.shape[1]}x{rgb.shape[0]} but its "
-                             f"annotation says {rec.width}x{rec.height}")
+            raise BadFileError(f"{rec.file_name}: image is {rgb.shape[1]}x{rgb.shape[0]} but its "
+                               f"annotation says {rec.width}x{rec.height}")
         image = tv_tensors.Image(torch.from_numpy(rgb).permute(2, 0, 1).contiguous())
         anns = [a for a in rec.annotations if self.include_crowd or not a.iscrowd]
         size = (rec.height, rec.width)

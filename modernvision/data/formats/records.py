@@ -7,7 +7,7 @@ every writer consumes one, so a data set can go from any format to any other. Co
   a box tight around pixels ``x0..x1`` is ``(x0, .., x1 + 1, ..)`` and its width is the pixel
   count (COCO's ``[x, y, w, h]`` is the same geometry);
 * a segmentation is either polygons (a list of flat ``[x1, y1, x2, y2, ...]`` lists, COCO's
-  form) or a COCO RLE dict (see :mod:`modernvision.metrics.masks`), or ``None``;
+  form) or a COCO RLE dict (see :mod:`modernvision.data.masks`), or ``None``;
 * whatever a format stores that the record has no field for (COCO ``info``, an image's
   ``coco_url``, VOC's ``pose``/``truncated``/``difficult``) is kept in ``attributes`` so that a
   read-then-write round trip loses nothing.
@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from modernvision.metrics.masks import (
+from modernvision._errors import InvalidArgumentError
+from modernvision.data.masks import (
     RLE,
     polygons_to_mask,
     polygons_to_rle,
@@ -183,7 +184,7 @@ class DetectionDataset:
         for im in self.images:
             where_im = f"{source}: image {im.image_id} ({im.file_name!r})"
             if im.image_id in seen_images:
-                raise ValueError(f"{where_im}: duplicate image id {im.image_id}")
+                raise InvalidArgumentError(f"{where_im}: duplicate image id {im.image_id}")
             seen_images.add(im.image_id)
             check_image(im.width, im.height, where_im)
             for k, ann in enumerate(im.annotations):
@@ -191,7 +192,7 @@ class DetectionDataset:
                 where = f"{source}: {label} (image {im.image_id})"
                 if ann.id is not None:
                     if ann.id in seen_anns:
-                        raise ValueError(f"{where}: duplicate annotation id {ann.id}")
+                        raise InvalidArgumentError(f"{where}: duplicate annotation id {ann.id}")
                     seen_anns.add(ann.id)
                 check_annotation(ann, im.width, im.height, known, where,
                                  bbox_tolerance=bbox_tolerance)
@@ -203,9 +204,9 @@ def check_categories(categories: Iterable[Category], source: str) -> None:
     names: set[str] = set()
     for c in categories:
         if c.id in ids:
-            raise ValueError(f"{source}: category id {c.id} appears twice")
+            raise InvalidArgumentError(f"{source}: category id {c.id} appears twice")
         if c.name in names:
-            raise ValueError(f"{source}: category name {c.name!r} appears twice")
+            raise InvalidArgumentError(f"{source}: category name {c.name!r} appears twice")
         ids.add(c.id)
         names.add(c.name)
 
@@ -214,7 +215,8 @@ def check_image(width: Any, height: Any, where: str) -> None:
     """Width and height must be positive integers."""
     for name, v in (("width", width), ("height", height)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
-            raise ValueError(f"{where}: image {name} must be a positive integer, got {v!r}")
+            raise InvalidArgumentError(
+                f"{where}: image {name} must be a positive integer, got {v!r}")
 
 
 def check_annotation(
@@ -234,18 +236,20 @@ def check_annotation(
     """
     x1, y1, x2, y2 = ann.bbox
     if not all(math.isfinite(v) for v in ann.bbox):
-        raise ValueError(f"{where}: bbox has a non-finite coordinate {tuple(ann.bbox)}")
+        raise InvalidArgumentError(f"{where}: bbox has a non-finite coordinate {tuple(ann.bbox)}")
     if x2 - x1 <= 0 or y2 - y1 <= 0:
-        raise ValueError(f"{where}: bbox has non-positive size "
-                         f"({x2 - x1:g} x {y2 - y1:g}) in (x1, y1, x2, y2) = {tuple(ann.bbox)}")
+        raise InvalidArgumentError(
+            f"{where}: bbox has non-positive size "
+            f"({x2 - x1:g} x {y2 - y1:g}) in (x1, y1, x2, y2) = {tuple(ann.bbox)}")
     t = bbox_tolerance
     if x1 < -t or y1 < -t or x2 > width + t or y2 > height + t:
-        raise ValueError(f"{where}: bbox (x1, y1, x2, y2) = {tuple(round(v, 3) for v in ann.bbox)}"
-                         f" extends outside the {width}x{height} image")
+        raise InvalidArgumentError(
+            f"{where}: bbox (x1, y1, x2, y2) = {tuple(round(v, 3) for v in ann.bbox)}"
+            f" extends outside the {width}x{height} image")
     if ann.category_id not in known_categories:
-        raise ValueError(f"{where}: unknown category id {ann.category_id}")
+        raise InvalidArgumentError(f"{where}: unknown category id {ann.category_id}")
     if ann.area is not None and (not math.isfinite(ann.area) or ann.area < 0):
-        raise ValueError(f"{where}: area must be a non-negative number, got {ann.area}")
+        raise InvalidArgumentError(f"{where}: area must be a non-negative number, got {ann.area}")
     seg = ann.segmentation
     if seg is None:
         return
@@ -253,22 +257,26 @@ def check_annotation(
         try:
             size = [int(v) for v in seg["size"]]
         except (KeyError, TypeError, ValueError):
-            raise ValueError(f"{where}: RLE segmentation needs 'size': [height, width]") from None
+            raise InvalidArgumentError(
+                f"{where}: RLE segmentation needs 'size': [height, width]") from None
         if size != [height, width]:
-            raise ValueError(f"{where}: RLE size {size} does not match the image "
-                             f"(height, width) = ({height}, {width})")
+            raise InvalidArgumentError(f"{where}: RLE size {size} does not match the image "
+                                       f"(height, width) = ({height}, {width})")
         try:
             rle_counts(seg)
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{where}: malformed RLE segmentation: {exc}") from None
+            raise InvalidArgumentError(f"{where}: malformed RLE segmentation: {exc}") from None
         return
     if not isinstance(seg, list) or not seg:
-        raise ValueError(f"{where}: segmentation must be polygons (a non-empty list of flat "
-                         f"[x1, y1, ...] lists) or an RLE dict, got {type(seg).__name__}")
+        raise InvalidArgumentError(
+            f"{where}: segmentation must be polygons (a non-empty list of flat "
+            f"[x1, y1, ...] lists) or an RLE dict, got {type(seg).__name__}")
     for p, poly in enumerate(seg):
         if not isinstance(poly, (list, tuple)) or len(poly) % 2 or len(poly) < 6:
             n = len(poly) if isinstance(poly, (list, tuple)) else type(poly).__name__
-            raise ValueError(f"{where}: polygon {p} must be a flat [x1, y1, x2, y2, ...] list of"
-                             f" at least 3 points, got {n} values")
+            raise InvalidArgumentError(
+                f"{where}: polygon {p} must be a flat [x1, y1, x2, y2, ...] list of"
+                f" at least 3 points, got {n} values")
         if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in poly):
-            raise ValueError(f"{where}: polygon {p} has a non-numeric or non-finite value")
+            raise InvalidArgumentError(
+                f"{where}: polygon {p} has a non-numeric or non-finite value")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from modernvision._errors import BadFileError, InvalidArgumentError, MissingFileError
 from modernvision.data.formats.records import (
     Category,
     DetectionDataset,
@@ -44,7 +45,7 @@ _KEPT = ("pose", "truncated", "difficult", "occluded")
 def _text(node: ET.Element, tag: str, where: str) -> str:
     child = node.find(tag)
     if child is None or child.text is None or not child.text.strip():
-        raise ValueError(f"{where}: missing <{tag}>")
+        raise BadFileError(f"{where}: missing <{tag}>")
     return child.text.strip()
 
 
@@ -53,14 +54,14 @@ def _number(node: ET.Element, tag: str, where: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise ValueError(f"{where}: <{tag}> must be a number, got {text!r}") from None
+        raise BadFileError(f"{where}: <{tag}> must be a number, got {text!r}") from None
 
 
 def _parse_xml(path: Path) -> ET.Element:
     try:
         return ET.parse(path).getroot()
     except ET.ParseError as exc:
-        raise ValueError(f"{path.name}: not valid XML: {exc}") from None
+        raise BadFileError(f"{path}: not valid XML: {exc}") from None
 
 
 def read_voc_xml(path: str | Path) -> tuple[str, int, int, list[tuple[str, tuple, dict]]]:
@@ -75,10 +76,10 @@ def read_voc_xml(path: str | Path) -> tuple[str, int, int, list[tuple[str, tuple
     src = path.name
     size = root.find("size")
     if size is None:
-        raise ValueError(f"{src}: missing <size>")
+        raise BadFileError(f"{src}: missing <size>")
     w, h = _number(size, "width", f"{src}: <size>"), _number(size, "height", f"{src}: <size>")
     if w != int(w) or h != int(h):
-        raise ValueError(f"{src}: image width/height must be integers, got {w:g}x{h:g}")
+        raise BadFileError(f"{src}: image width/height must be integers, got {w:g}x{h:g}")
     check_image(int(w), int(h), f"{src}: <size>")
     filename = root.findtext("filename")
     filename = filename.strip() if filename else path.stem + ".jpg"
@@ -89,7 +90,7 @@ def read_voc_xml(path: str | Path) -> tuple[str, int, int, list[tuple[str, tuple
         where = f"{src}: object {k} ({name!r})"
         box = obj.find("bndbox")
         if box is None:
-            raise ValueError(f"{where}: missing <bndbox>")
+            raise BadFileError(f"{where}: missing <bndbox>")
         xmin, ymin, xmax, ymax = (_number(box, t, where)
                                   for t in ("xmin", "ymin", "xmax", "ymax"))
         attrs = {}
@@ -136,16 +137,16 @@ def read_voc(root: str | Path, *, split: str | None = None,
     root = Path(root)
     ann_dir = root / "Annotations"
     if not ann_dir.is_dir():
-        raise FileNotFoundError(f"VOC folder has no Annotations/: {root}")
+        raise MissingFileError(f"VOC folder has no Annotations/: {root}")
     if split is not None:
         listing = root / "ImageSets" / "Main" / f"{split}.txt"
         if not listing.is_file():
-            raise FileNotFoundError(f"VOC split list not found: {listing}")
+            raise MissingFileError(f"VOC split list not found: {listing}")
         stems = [ln.split()[0] for ln in listing.read_text().splitlines() if ln.strip()]
         files = [ann_dir / f"{s}.xml" for s in stems]
         for f in files:
             if not f.is_file():
-                raise FileNotFoundError(f"{listing.name}: annotation file not found: {f}")
+                raise MissingFileError(f"{listing.name}: annotation file not found: {f}")
     else:
         files = sorted(ann_dir.glob("*.xml"))
     names = _class_list(root, files, class_names)
@@ -158,8 +159,8 @@ def read_voc(root: str | Path, *, split: str | None = None,
         for k, (name, box, attrs) in enumerate(objects):
             where = f"{f.name}: object {k} ({name!r})"
             if name not in name_to_id:
-                raise ValueError(f"{where}: unknown class {name!r}; known classes: "
-                                 f"{', '.join(names)}")
+                raise BadFileError(f"{where}: unknown class {name!r}; known classes: "
+                                   f"{', '.join(names)}")
             ann = ObjectAnnotation(bbox=tuple(float(v) for v in box),
                                    category_id=name_to_id[name], attributes=attrs)
             check_annotation(ann, w, h, name_to_id.values(), where,
@@ -219,11 +220,13 @@ def write_voc(dataset: DetectionDataset, root: str | Path, *,
     for im in dataset.images:
         stem = Path(im.file_name).stem
         if stem in stems:
-            raise ValueError(f"image {im.image_id} ({im.file_name!r}): two images share the "
-                             f"file stem {stem!r}; VOC names annotation files by stem")
+            raise InvalidArgumentError(
+                f"image {im.image_id} ({im.file_name!r}): two images share the "
+                f"file stem {stem!r}; VOC names annotation files by stem")
         for ann in im.annotations:
             if ann.category_id not in names:
-                raise ValueError(f"image {im.image_id}: unknown category id {ann.category_id}")
+                raise InvalidArgumentError(
+                    f"image {im.image_id}: unknown category id {ann.category_id}")
             dropped += ann.segmentation is not None
         objects += len(im.annotations)
         stems.append(stem)

@@ -21,6 +21,7 @@ import re
 import shutil
 from pathlib import Path
 
+from modernvision._errors import BadFileError, InvalidArgumentError, MissingFileError
 from modernvision.data.formats.records import (
     Category,
     DetectionDataset,
@@ -58,7 +59,7 @@ def _parse_yaml_names(path: Path) -> list[str]:
             body = inline.strip("[]")
             return [_strip_quotes(t) for t in body.split(",") if t.strip()]
         if inline:
-            raise ValueError(f"{path.name}: cannot read 'names: {inline}'")
+            raise BadFileError(f"{path.name}: cannot read 'names: {inline}'")
         names: dict[int, str] = {}
         listed: list[str] = []
         for sub in lines[i + 1:]:
@@ -73,13 +74,13 @@ def _parse_yaml_names(path: Path) -> list[str]:
                 key, value = item.split(":", 1)
                 names[int(key)] = _strip_quotes(value)
             else:
-                raise ValueError(f"{path.name}: cannot read names entry {item!r}")
+                raise BadFileError(f"{path.name}: cannot read names entry {item!r}")
         if names:
             if sorted(names) != list(range(len(names))):
-                raise ValueError(f"{path.name}: names indices must be 0..{len(names) - 1}")
+                raise BadFileError(f"{path.name}: names indices must be 0..{len(names) - 1}")
             return [names[k] for k in range(len(names))]
         return listed
-    raise ValueError(f"{path.name}: no 'names:' entry")
+    raise BadFileError(f"{path.name}: no 'names:' entry")
 
 
 def read_yolo_names(folder: str | Path) -> list[str]:
@@ -91,7 +92,7 @@ def read_yolo_names(folder: str | Path) -> list[str]:
     if (folder / "classes.txt").is_file():
         return [ln.strip() for ln in (folder / "classes.txt").read_text().splitlines()
                 if ln.strip()]
-    raise FileNotFoundError(f"no data.yaml or classes.txt in {folder}")
+    raise MissingFileError(f"no data.yaml or classes.txt in {folder}")
 
 
 def _default_label_dir(image_dir: Path) -> Path:
@@ -100,8 +101,8 @@ def _default_label_dir(image_dir: Path) -> Path:
         if parts[k] == "images":
             parts[k] = "labels"
             return Path(*parts)
-    raise ValueError(f"cannot infer the label folder of {image_dir} (no 'images' folder in the "
-                     "path); pass label_dir")
+    raise BadFileError(f"cannot infer the label folder of {image_dir} (no 'images' folder in the "
+                       "path); pass label_dir")
 
 
 def _find_names(image_dir: Path, label_dir: Path) -> list[str]:
@@ -109,7 +110,7 @@ def _find_names(image_dir: Path, label_dir: Path) -> list[str]:
         for name in ("data.yaml", "dataset.yaml", "classes.txt"):
             if (folder / name).is_file():
                 return read_yolo_names(folder)
-    raise FileNotFoundError(f"no data.yaml or classes.txt near {image_dir}; pass class_names")
+    raise MissingFileError(f"no data.yaml or classes.txt near {image_dir}; pass class_names")
 
 
 def read_yolo(image_dir: str | Path, *, label_dir: str | Path | None = None,
@@ -128,14 +129,14 @@ def read_yolo(image_dir: str | Path, *, label_dir: str | Path | None = None,
     Returns:
         records with image ids ``1..N`` and ``file_name`` relative to ``image_dir``.
     """
-    from PIL import Image
+    from modernvision.data.io import image_size
 
     image_dir = Path(image_dir)
     if not image_dir.is_dir():
-        raise FileNotFoundError(f"YOLO image folder not found: {image_dir}")
+        raise MissingFileError(f"YOLO image folder not found: {image_dir}")
     label_dir = Path(label_dir) if label_dir is not None else _default_label_dir(image_dir)
     if not label_dir.is_dir():
-        raise FileNotFoundError(f"YOLO label folder not found: {label_dir}")
+        raise MissingFileError(f"YOLO label folder not found: {label_dir}")
     names = list(class_names) if class_names is not None else _find_names(image_dir, label_dir)
     categories = [Category(id=k + 1, name=n) for k, n in enumerate(names)]
     known = {c.id for c in categories}
@@ -146,12 +147,11 @@ def read_yolo(image_dir: str | Path, *, label_dir: str | Path | None = None,
         if txt.name in ("classes.txt",) and txt.parent == label_dir:
             continue
         if rel not in stems:
-            raise ValueError(f"{txt.name}: label file has no matching image in {image_dir}")
+            raise BadFileError(f"{txt.name}: label file has no matching image in {image_dir}")
     images = []
     for image_id, path in enumerate(image_files, start=1):
         rel = path.relative_to(image_dir)
-        with Image.open(path) as img:
-            width, height = img.size
+        width, height = image_size(path)
         im = ImageRecord(file_name=rel.as_posix(), width=width, height=height,
                          image_id=image_id)
         txt = label_dir / rel.with_suffix(".txt")
@@ -175,33 +175,33 @@ def _parse_line(line: str, width: int, height: int, where: str, num_classes: int
         cls = int(fields[0])
         values = [float(v) for v in fields[1:]]
     except ValueError:
-        raise ValueError(f"{where}: expected 'class cx cy w h' numbers, got {line.strip()!r}"
-                         ) from None
+        raise BadFileError(f"{where}: expected 'class cx cy w h' numbers, got {line.strip()!r}"
+                           ) from None
     if not 0 <= cls < num_classes:
-        raise ValueError(f"{where}: unknown class index {cls} ({num_classes} names)")
+        raise BadFileError(f"{where}: unknown class index {cls} ({num_classes} names)")
     if not all(math.isfinite(v) for v in values):
-        raise ValueError(f"{where}: non-finite coordinate in {line.strip()!r}")
+        raise BadFileError(f"{where}: non-finite coordinate in {line.strip()!r}")
     if len(values) == 4:
         cx, cy, w, h = values
         if w <= 0 or h <= 0:
-            raise ValueError(f"{where}: box has non-positive size (w, h) = ({w:g}, {h:g})")
+            raise BadFileError(f"{where}: box has non-positive size (w, h) = ({w:g}, {h:g})")
         if cx - w / 2 < -tol or cy - h / 2 < -tol or cx + w / 2 > 1 + tol \
                 or cy + h / 2 > 1 + tol:
-            raise ValueError(f"{where}: box (cx, cy, w, h) = {tuple(values)} extends outside "
-                             f"the {width}x{height} image")
+            raise BadFileError(f"{where}: box (cx, cy, w, h) = {tuple(values)} extends outside "
+                               f"the {width}x{height} image")
         box = ((cx - w / 2) * width, (cy - h / 2) * height,
                (cx + w / 2) * width, (cy + h / 2) * height)
         return ObjectAnnotation(bbox=box, category_id=cls + 1)
     if len(values) >= 6 and len(values) % 2 == 0:
         if any(v < -tol or v > 1 + tol for v in values):
-            raise ValueError(f"{where}: polygon point outside the {width}x{height} image")
+            raise BadFileError(f"{where}: polygon point outside the {width}x{height} image")
         xs = [v * width for v in values[0::2]]
         ys = [v * height for v in values[1::2]]
         poly = [c for xy in zip(xs, ys) for c in xy]
         box = (min(xs), min(ys), max(xs), max(ys))
         return ObjectAnnotation(bbox=box, category_id=cls + 1, segmentation=[poly])
-    raise ValueError(f"{where}: expected 5 values (class cx cy w h) or a class and a polygon of "
-                     f"at least 3 points, got {len(fields)} values")
+    raise BadFileError(f"{where}: expected 5 values (class cx cy w h) or a class and a polygon of "
+                       f"at least 3 points, got {len(fields)} values")
 
 
 def write_yolo(dataset: DetectionDataset, root: str | Path, *, split: str | None = None,
@@ -229,13 +229,14 @@ def write_yolo(dataset: DetectionDataset, root: str | Path, *, split: str | None
         for k, ann in enumerate(im.annotations):
             where = f"image {im.image_id} ({im.file_name!r}), annotation {ann.id or k}"
             if ann.category_id not in index:
-                raise ValueError(f"{where}: unknown category id {ann.category_id}")
+                raise InvalidArgumentError(f"{where}: unknown category id {ann.category_id}")
             cls = index[ann.category_id]
             if polygons:
                 seg = ann.segmentation
                 if not isinstance(seg, list) or len(seg) != 1:
-                    raise ValueError(f"{where}: YOLO polygon labels need exactly one polygon "
-                                     "per object")
+                    raise InvalidArgumentError(
+                        f"{where}: YOLO polygon labels need exactly one polygon "
+                        "per object")
                 coords = [v / (im.width if i % 2 == 0 else im.height)
                           for i, v in enumerate(seg[0])]
                 lines.append(f"{cls} " + " ".join(f"{v:.6f}" for v in coords))
