@@ -54,6 +54,9 @@ def _c(command: str, what: str, argv: str, expect: str) -> Case:
     return Case(command, what, tuple(argv.split()), expect)
 
 
+TRAIN = ("train --model compact_cnn --data digits --epochs 1 --train-subset 64 --eval-subset 20 "
+         "--no-progress --run-dir new")
+
 CASES: list[Case] = [
     _c("data", "unknown data set name", "data fetch digts", "Did you mean: digits"),
     _c("data make-scenes", "image side too large for memory", "data make-scenes --out s "
@@ -148,6 +151,59 @@ CASES: list[Case] = [
     _c("models", "unknown task", "models --task detektion", "unknown task 'detektion'"),
 ]
 
+#: train / eval / predict: they need a trained run, made by :func:`make_run_inputs` (seconds).
+RUN_CASES: list[Case] = [
+    _c("train", "--eval-subset 0", f"{TRAIN} --eval-subset 0",
+       "--eval-subset must be a positive integer"),
+    _c("train", "--train-subset 0", f"{TRAIN} --train-subset 0",
+       "--train-subset must be a positive integer"),
+    _c("train", "--label-smoothing 2", f"{TRAIN} --label-smoothing 2",
+       "--label-smoothing must be in [0, 1)"),
+    _c("train", "--image-size 0", f"{TRAIN} --image-size 0",
+       "--image-size must be a positive integer"),
+    _c("train", "--batch-size 0", f"{TRAIN} --batch-size 0",
+       "--batch-size must be a positive integer"),
+    _c("train", "--device tpu", f"{TRAIN} --device tpu", "--device must be cpu, cuda or cuda:N"),
+    _c("train", "--device cuda without CUDA", f"{TRAIN} --device cuda",
+       "CUDA is not available on this machine"),
+    _c("train", "--momentum with plain SGD", f"{TRAIN} --optimizer sgd --momentum 0.5",
+       "--momentum 0.5 has no effect with --optimizer sgd"),
+    _c("train", "misspelt model", "train --model resnt18 --data digits",
+       "Did you mean: resnet18"),
+    _c("train", "misspelt data set", "train --data fashon-mnist", "Did you mean: fashion-mnist"),
+    _c("train", "a flag of another task", f"{TRAIN} --multiscale 224,256",
+       "--multiscale does not apply to compact_cnn, a classification model"),
+    _c("train", "into an existing run", f"{TRAIN} --run-dir run", "already holds a run"),
+    _c("train", "--resume with another --model", "train --resume run --model resnet18",
+       "--model resnet18 (the run's is compact_cnn) cannot be given"),
+    _c("train", "--resume with another --data", "train --resume run --data fashion-mnist",
+       "--data fashion-mnist (the run's is digits) cannot be given"),
+    _c("train", "--resume a folder that is not a run", "train --resume adir",
+       "adir is not a run folder (no config.json)"),
+    _c("train", "--resume with a truncated checkpoint", "train --resume run_truncated",
+       "is corrupt or truncated"),
+    _c("train", "--resume with a truncated config.json", "train --resume run_badconfig",
+       "run config run_badconfig/config.json is not valid JSON"),
+    _c("train", "--extend-epochs without --resume", f"{TRAIN} --extend-epochs 2",
+       "--extend-epochs needs --resume RUN"),
+    _c("train", "--extend-epochs on an unfinished run", "train --resume run_truncated "
+       "--extend-epochs 2", "has not finished; resume it first"),
+    _c("eval", "not a run folder", "eval nope", "nope is not a run folder"),
+    _c("eval", "junk weights", "eval run_junk", "cannot read weights"),
+    _c("eval", "empty weights file", "eval run_empty", "cannot read weights"),
+    _c("eval", "truncated config.json", "eval run_badconfig", "config.json"),
+    _c("predict", "--topk -2", "predict run photo.png --topk -2",
+       "--topk must be a positive integer"),
+    _c("predict", "--topk 0", "predict run photo.png --topk 0",
+       "--topk must be a positive integer"),
+    _c("predict", "junk image", "predict run junk.png", "junk.png"),
+    _c("predict", "a folder without images", "predict run adir",
+       "adir is a folder with no image files"),
+    _c("predict", "a detection flag on a classifier", "predict run photo.png --score-thresh "
+       "0.3", "--score-thresh does not apply to classification runs"),
+    _c("predict", "junk weights", "predict run_junk photo.png", "cannot read weights"),
+]
+
 
 def make_inputs(folder: Path) -> None:
     """Write the inputs the cases name into ``folder`` (which becomes the working directory)."""
@@ -172,6 +228,25 @@ def make_inputs(folder: Path) -> None:
                                                              max_object_size=24))
 
 
+def make_run_inputs(folder: Path) -> None:
+    """A tiny trained run ``run`` and damaged copies of it (``run_junk``: junk weights,
+    ``run_empty``: empty weights, ``run_truncated``: an unfinished run whose checkpoint is cut
+    in half, ``run_badconfig``: a config.json cut short)."""
+    from modernvision.cli import main as cli_main
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert cli_main(TRAIN.replace("--run-dir new", "--run-dir run").split()) == 0
+    for name in ("run_junk", "run_empty", "run_truncated", "run_badconfig"):
+        shutil.copytree(folder / "run", folder / name)
+    (folder / "run_junk" / "model_final.pt").write_bytes(b"not torch" * 10)
+    (folder / "run_empty" / "model_final.pt").write_bytes(b"")
+    ckpt = folder / "run_truncated" / "checkpoints" / "last.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
+    (folder / "run_truncated" / "test_metrics.json").unlink()
+    cfg = folder / "run_badconfig" / "config.json"
+    cfg.write_text(cfg.read_text()[:40])
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What a case printed: exit code, the message line, whether it was a traceback, and
@@ -186,19 +261,21 @@ class Outcome:
 def run_case(argv: list[str] | tuple[str, ...]) -> Outcome:
     """Run ``modernvision ARGV`` with the command line's narrow error handling (module doc)."""
     from modernvision._errors import UserError
-    from modernvision.cli import build_parser
+    from modernvision.cli import build_parser, command_path, error_text
 
     err, out = io.StringIO(), io.StringIO()
+    parser = build_parser()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
         try:
-            args = build_parser().parse_args(list(argv))
+            args = parser.parse_args(list(argv))
         except SystemExit as exc:  # argparse: usage, then "prog: error: message"
             lines = err.getvalue().strip().splitlines()
             return Outcome(int(exc.code or 0), lines[-1] if lines else "", False, out.getvalue())
         try:
             rc = args.func(args)
         except UserError as exc:
-            return Outcome(2, f"modernvision {args.command}: error: {exc}", False)
+            return Outcome(2, f"modernvision {command_path(parser, list(argv))}: error: "
+                              f"{error_text(exc)}", False)
         except Exception as exc:  # a bug: the real command line shows the traceback
             last = traceback.format_exception_only(exc)[-1].strip()
             return Outcome(1, last, True)
@@ -231,7 +308,8 @@ def main() -> None:
         os.chdir(tmp)
         try:
             make_inputs(Path(tmp))
-            for case in CASES:
+            make_run_inputs(Path(tmp))
+            for case in CASES + RUN_CASES:
                 got = run_case(case.argv)
                 ok = got.rc == 2 and not got.traceback and case.expect in got.message
                 rows.append((case, got, ok))

@@ -50,7 +50,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rc = args.func(args)
     except UserError as exc:
-        msg = exc.args[0] if exc.args else str(exc)
-        print(f"modernvision {args.command}: error: {msg}", file=sys.stderr)
+        print(f"modernvision {command_path(parser, argv)}: error: {error_text(exc)}",
+              file=sys.stderr)
         return 2
     return int(rc or 0)
+
+
+def command_path(parser: argparse.ArgumentParser, argv: list[str]) -> str:
+    """The (sub)command words of ``argv``: ``data make-scenes`` for
+    ``data make-scenes --out x``."""
+    words = []
+    for token in argv:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs or token not in subs[0].choices:
+            break
+        words.append(token)
+        parser = subs[0].choices[token]
+    return " ".join(words)
+
+
+def error_text(exc: UserError) -> str:
+    """The message of a user error as written (a KeyError would quote it)."""
+    return str(exc.args[0]) if exc.args else str(exc)

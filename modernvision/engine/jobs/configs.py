@@ -10,7 +10,6 @@ carries its help text; the flag is the field name with dashes (``batch_size`` ->
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -339,14 +338,10 @@ def config_class_for_model(model: str) -> type[RunConfig]:
 
 def read_config_json(path: str | Path) -> dict:
     """A run's ``config.json`` as a dict, or a :class:`BadFileError` naming the file."""
-    path = Path(path)
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadFileError(f"{path} is not a readable run config ({exc}); the run folder is "
-                           "damaged") from exc
+    from modernvision.data.io import read_json
+
+    raw = read_json(path, what="run config")
     if not isinstance(raw, dict) or "model" not in raw:
-        raise BadFileError(f"{path} is not a run config (expected a JSON object with 'model')")
+        raise BadFileError(f"run config {path} is not a run config (expected a JSON object "
+                           "with 'model')")
     return raw
