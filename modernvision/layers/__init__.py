@@ -7,7 +7,15 @@ from modernvision.layers.drop_path import DropPath, drop_path
 from modernvision.layers.dropout import Dropout, dropout
 from modernvision.layers.inception import InceptionModule, NaiveInceptionModule
 from modernvision.layers.lrn import LocalResponseNorm, local_response_norm
-from modernvision.layers.norms import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm
+from modernvision.layers.norms import (
+    BatchNorm1d,
+    BatchNorm2d,
+    FrozenBatchNorm2d,
+    GroupNorm,
+    InstanceNorm2d,
+    LayerNorm,
+    freeze_batch_norm,
+)
 from modernvision.layers.pooling import (
     AvgPool2d,
     GlobalAvgPool2d,
@@ -47,6 +55,7 @@ __all__ = [
     "ConvNormAct",
     "Dropout",
     "Factorized5x5",
+    "FrozenBatchNorm2d",
     "FactorizedNxN",
     "GlobalAvgPool2d",
     "GlobalMaxPool2d",
@@ -56,6 +65,7 @@ __all__ = [
     "MaxPool2d",
     "avg_pool2d",
     "dropout",
+    "freeze_batch_norm",
     "global_avg_pool2d",
     "global_max_pool2d",
     "max_pool2d",

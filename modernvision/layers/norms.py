@@ -347,4 +347,74 @@ class GroupNorm(nn.Module):
         return _scale_shift(y, self.weight, self.bias, [1, -1] + [1] * (x.dim() - 2))
 
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "InstanceNorm2d", "LayerNorm"]
+class FrozenBatchNorm2d(nn.Module):
+    """Batch norm with fixed statistics and affine parameters: ``y = x * scale + shift``.
+
+    ``scale = weight / sqrt(running_var + eps)`` and ``shift = bias - running_mean * scale``
+    (Algorithm 2 of Ioffe and Szegedy: at inference batch norm is this affine map). Detectors
+    fine-tune a pretrained backbone this way because batches of one or two large images give
+    too noisy statistics (Detectron, torchvision). All four tensors are buffers, none trains;
+    their names are batch norm's, and a ``num_batches_tracked`` entry in a loaded state dict is
+    ignored, so batch-norm checkpoints load as they are.
+
+    Args:
+        num_features: number of channels ``C``.
+        eps: added to the variance.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        if int(num_features) != num_features or num_features <= 0:
+            raise ValueError(f"num_features must be a positive integer, got {num_features!r}")
+        _check_eps(eps)
+        self.num_features, self.eps = int(num_features), eps
+        self.register_buffer("weight", torch.ones(self.num_features))
+        self.register_buffer("bias", torch.zeros(self.num_features))
+        self.register_buffer("running_mean", torch.zeros(self.num_features))
+        self.register_buffer("running_var", torch.ones(self.num_features))
+
+    @classmethod
+    def from_batch_norm(cls, bn: nn.Module) -> FrozenBatchNorm2d:
+        """A frozen copy of a (torch.nn or our own) ``BatchNorm2d``'s current state."""
+        frozen = cls(bn.num_features, bn.eps)
+        with torch.no_grad():
+            if bn.weight is not None:
+                frozen.weight.copy_(bn.weight)
+            if bn.bias is not None:
+                frozen.bias.copy_(bn.bias)
+            if bn.running_mean is not None:
+                frozen.running_mean.copy_(bn.running_mean)
+                frozen.running_var.copy_(bn.running_var)
+        return frozen.to(bn.running_mean.device if bn.running_mean is not None else "cpu")
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs) -> None:
+        state_dict.pop(prefix + "num_batches_tracked", None)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}"
+
+    def forward(self, x: Tensor) -> Tensor:
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        scale = self.weight.reshape(shape) * (self.running_var.reshape(shape) + self.eps).rsqrt()
+        shift = self.bias.reshape(shape) - self.running_mean.reshape(shape) * scale
+        return x * scale + shift
+
+
+def freeze_batch_norm(module: nn.Module) -> nn.Module:
+    """Replace every 2-d batch norm inside ``module`` (torch.nn's and ours) by a
+    :class:`FrozenBatchNorm2d` holding its current state; returns ``module`` (or the frozen
+    layer when ``module`` itself is a batch norm)."""
+    if isinstance(module, (nn.BatchNorm2d, BatchNorm2d)):
+        return FrozenBatchNorm2d.from_batch_norm(module)
+    for name, child in module.named_children():
+        frozen = freeze_batch_norm(child)
+        if frozen is not child:
+            setattr(module, name, frozen)
+    return module
+
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "FrozenBatchNorm2d", "GroupNorm", "InstanceNorm2d",
+           "LayerNorm", "freeze_batch_norm"]

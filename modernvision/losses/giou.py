@@ -30,8 +30,8 @@ def generalized_box_iou_loss(
     Returns:
         ``Tensor[...]`` loss per pair, or its mean or sum.
     """
-    check_boxes(boxes1, "boxes1")
-    check_boxes(boxes2, "boxes2")
+    check_boxes(boxes1, "boxes1", check_order=False)
+    check_boxes(boxes2, "boxes2", check_order=False)
     check_reduction(reduction)
     if boxes1.shape != boxes2.shape:
         raise ValueError(

@@ -4,7 +4,8 @@
 torchvision model (from the torch hub cache, or downloaded when the internet is reachable) and
 converts them; ``weights=PATH`` loads a state dict saved from the torchvision model. With a
 ``num_classes`` other than the checkpoint's, the classifier layers whose shapes differ are left
-freshly initialised (the usual transfer-learning head swap).
+freshly initialised (the usual transfer-learning head swap); a headless model (``num_classes=0``)
+loads everything but the head.
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ def load_torchvision_weights(model: nn.Module, name: str, weights: str | Path) -
             sd = sd["state_dict"]
     converted = convert_torchvision_state_dict(name, sd)
     own = model.state_dict()
+    if getattr(model, "num_classes", None) == 0:
+        # A headless model (num_classes=0) has no classifier to load the head's weights into.
+        converted = {k: v for k, v in converted.items() if k in own}
     skipped = [k for k, v in converted.items() if k in own and own[k].shape != v.shape]
     kept = {k: v for k, v in converted.items() if k not in skipped}
     missing, unexpected = model.load_state_dict(kept, strict=False)

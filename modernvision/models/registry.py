@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from modernvision._errors import unknown_name
+from modernvision._errors import InvalidArgumentError, unknown_name
 
 StateDict = dict[str, torch.Tensor]
 Converter = Callable[[StateDict], StateDict]
@@ -117,7 +117,10 @@ def create(
     Args:
         name: registry key (see ``list_models()``).
         num_classes: size of the classifier output; ``None`` keeps the builder's default
-            (1000, ImageNet's, for the zoo; 10 for ``compact_cnn``).
+            (1000, ImageNet's, for the zoo; 10 for ``compact_cnn``). ``0`` builds a headless
+            classifier: no classifier parameters at all, ``forward`` returns the pooled
+            ``(B, model.num_features)`` features and ``forward_stages`` works as usual
+            (detectors count the background in ``num_classes`` and need at least 2).
         weights: ``None`` (random init), ``"torchvision"`` (torchvision's default pretrained
             weights, converted; needs them cached or downloadable) or a path to a state dict
             saved from the matching torchvision model.
@@ -125,8 +128,9 @@ def create(
     """
     entry = get_entry(name)
     if num_classes is not None:
-        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 0:
+            raise InvalidArgumentError(
+                f"num_classes must be an int >= 0 (0: a headless classifier), got {num_classes!r}")
         kwargs["num_classes"] = num_classes
     model = entry.builder(**kwargs)
     if weights is not None:

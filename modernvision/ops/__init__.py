@@ -12,6 +12,7 @@ from modernvision.ops.boxes import (
     clip_boxes_to_image,
     generalized_box_iou,
     remove_small_boxes,
+    validate_boxes,
 )
 from modernvision.ops.heatmaps import draw_gaussian, gaussian_radius
 from modernvision.ops.matcher import Matcher, SSDMatcher
@@ -43,4 +44,5 @@ __all__ = [
     "remove_small_boxes",
     "roi_align",
     "roi_pool",
+    "validate_boxes",
 ]

@@ -29,6 +29,7 @@ def check_boxes(
     fmt: str = "xyxy",
     ndim: int | None = None,
     floating: bool = False,
+    check_order: bool = True,
 ) -> Tensor:
     """Check a box tensor's type, shape and format; return it unchanged.
 
@@ -39,6 +40,10 @@ def check_boxes(
             formats with a width and a height it is ``w >= 0`` and ``h >= 0``.
         ndim: required number of dimensions (``None``: at least one).
         floating: require a floating-point dtype.
+        check_order: also check the corner order (or the signs of ``w, h``). That check reads
+            the values back on the host, a device synchronisation on CUDA, so the per-call ops
+            (IoU, conversion, the box coder) skip it: data is validated once where it enters
+            (:func:`modernvision.ops.validate_boxes`, called by the detectors' forward).
 
     Raises:
         TypeError: not a tensor, or not floating point when ``floating``.
@@ -55,7 +60,7 @@ def check_boxes(
         raise ValueError(f"{name} must have shape {expected}, got {list(boxes.shape)}")
     if boxes.dim() == 0 or boxes.shape[-1] != 4:
         raise ValueError(f"{name} must have shape [..., 4] ({fmt}), got {list(boxes.shape)}")
-    if boxes.numel() == 0:
+    if boxes.numel() == 0 or not check_order:
         return boxes
     if fmt == "xyxy":
         bad = (boxes[..., 2] < boxes[..., 0]) | (boxes[..., 3] < boxes[..., 1])

@@ -6,7 +6,9 @@ al., 2013, arXiv:1311.2524), appendix C, as used by Fast/Faster R-CNN: for an an
 ``t = (wx (x - xa) / wa, wy (y - ya) / ha, ww log(w / wa), wh log(h / ha))``. The weights
 ``(wx, wy, ww, wh)`` scale the targets (Fast R-CNN's second stage uses ``(10, 10, 5, 5)``).
 Decoding clamps ``dw, dh`` at ``log(1000 / 16)`` before ``exp`` so a wild prediction cannot
-overflow, as Detectron and torchvision do. Widths are ``x2 - x1`` (no "+1").
+overflow, as Detectron and torchvision do. Widths are ``x2 - x1`` (no "+1"). Shapes are checked
+on every call, values are not (that would synchronise with the device): validate boxes where they
+enter, with :func:`modernvision.ops.validate_boxes`.
 """
 
 from __future__ import annotations
@@ -52,8 +54,8 @@ class BoxCoder:
         Returns:
             ``Tensor[N, 4]`` of ``(dx, dy, dw, dh)``.
         """
-        check_boxes(boxes, "boxes", ndim=2)
-        check_boxes(anchors, "anchors", ndim=2)
+        check_boxes(boxes, "boxes", ndim=2, check_order=False)
+        check_boxes(anchors, "anchors", ndim=2, check_order=False)
         if boxes.shape[0] != anchors.shape[0]:
             raise ValueError(
                 f"boxes and anchors must pair up, got {boxes.shape[0]} and {anchors.shape[0]} boxes"
@@ -85,7 +87,7 @@ class BoxCoder:
             ``Tensor[N, 4 * J]`` decoded ``(x1, y1, x2, y2)`` boxes, in ``deltas``' dtype.
         """
         check_tensor(deltas, "deltas")
-        check_boxes(anchors, "anchors", ndim=2)
+        check_boxes(anchors, "anchors", ndim=2, check_order=False)
         if deltas.dim() != 2 or deltas.shape[1] % 4 != 0 or deltas.shape[1] == 0:
             raise ValueError(f"deltas must have shape [N, 4 * J], got {list(deltas.shape)}")
         if deltas.shape[0] != anchors.shape[0]:

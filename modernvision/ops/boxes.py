@@ -5,10 +5,12 @@ Box Regression" (Rezatofighi et al., 2019, arXiv:1902.09630), eq. (1):
 ``GIoU = IoU - |C \\ (A u B)| / |C|`` with ``C`` the smallest enclosing box.
 
 Formats: ``xyxy`` is ``(x1, y1, x2, y2)`` with ``x1 <= x2`` and ``y1 <= y2``; ``xywh`` is
-``(x1, y1, w, h)``; ``cxcywh`` is ``(cx, cy, w, h)``. Every function states which it expects, and
-boxes in the wrong order (``x2 < x1``, or a negative width) raise a ``ValueError`` instead of
-returning a silently wrong answer. Integer boxes are computed in int32/int64 and half precision in
-float32, to avoid overflow, as torchvision does.
+``(x1, y1, w, h)``; ``cxcywh`` is ``(cx, cy, w, h)``. Every function states which it expects and
+checks types and shapes (free: no values are read). The values themselves (corner order, finite,
+inside the image) are checked by :func:`validate_boxes`, once, where data enters the library --
+a detector's forward calls it on its targets -- and not on every call of these ops, because
+reading values back on the host synchronises with the device (as in torchvision). Integer boxes
+are computed in int32/int64 and half precision in float32, to avoid overflow, as torchvision does.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ __all__ = [
     "clip_boxes_to_image",
     "generalized_box_iou",
     "remove_small_boxes",
+    "validate_boxes",
 ]
 
 
@@ -68,11 +71,11 @@ def box_convert(boxes: Tensor, in_fmt: str, out_fmt: str) -> Tensor:
         ``Tensor[..., 4]`` in ``out_fmt`` (a new tensor, also when the formats are equal).
 
     Raises:
-        ValueError: unknown format, wrong shape, or boxes not valid in ``in_fmt``.
+        ValueError: unknown format or wrong shape.
     """
     check_format(in_fmt, "in_fmt")
     check_format(out_fmt, "out_fmt")
-    check_boxes(boxes, "boxes", fmt=in_fmt)
+    check_boxes(boxes, "boxes", fmt=in_fmt, check_order=False)
     if in_fmt == out_fmt:
         return boxes.clone()
     return _from_xyxy(_to_xyxy(boxes, in_fmt), out_fmt)
@@ -89,7 +92,7 @@ def box_area(boxes: Tensor, fmt: str = "xyxy") -> Tensor:
         ``Tensor[...]`` of areas (float32 for half inputs, int32/int64 for integer inputs).
     """
     check_format(fmt)
-    check_boxes(boxes, "boxes", fmt=fmt)
+    check_boxes(boxes, "boxes", fmt=fmt, check_order=False)
     return _area(boxes, fmt)
 
 
@@ -115,8 +118,8 @@ def _inter_union(boxes1: Tensor, boxes2: Tensor, fmt: str = "xyxy") -> tuple[Ten
 
 
 def _check_pair(boxes1: Tensor, boxes2: Tensor, fmt: str) -> None:
-    check_boxes(boxes1, "boxes1", fmt=fmt)
-    check_boxes(boxes2, "boxes2", fmt=fmt)
+    check_boxes(boxes1, "boxes1", fmt=fmt, check_order=False)
+    check_boxes(boxes2, "boxes2", fmt=fmt, check_order=False)
     if boxes1.dim() < 2 or boxes2.dim() < 2:
         raise ValueError(
             f"boxes1 and boxes2 must have shape [..., N, 4] and [..., M, 4], got "
@@ -205,3 +208,83 @@ def remove_small_boxes(boxes: Tensor, min_size: float) -> Tensor:
     widths = boxes[:, 2] - boxes[:, 0]
     heights = boxes[:, 3] - boxes[:, 1]
     return torch.where((widths >= min_size) & (heights >= min_size))[0]
+
+
+def validate_boxes(
+    boxes: object,
+    name: str = "boxes",
+    *,
+    fmt: str = "xyxy",
+    image_size: tuple[int, int] | None = None,
+    positive_size: bool = False,
+) -> Tensor:
+    """Check box values once, where data enters (the per-call ops check only shapes).
+
+    One host synchronisation for all the checks; the detailed message is built only when one
+    fails.
+
+    Args:
+        boxes: ``Tensor[..., 4]`` in ``fmt``.
+        name: the argument named in the error (e.g. ``"targets[3]['boxes']"``).
+        fmt: ``"xyxy"``, ``"xywh"`` or ``"cxcywh"``.
+        image_size: ``(height, width)``: also require every box inside ``[0, width] x [0,
+            height]`` (pixel-edge coordinates, so ``x2 == width`` is inside).
+        positive_size: require ``x2 > x1`` and ``y2 > y1`` (no zero-width or zero-height box);
+            otherwise ``x2 >= x1`` and ``y2 >= y1``.
+
+    Returns:
+        ``boxes``, unchanged.
+
+    Raises:
+        InvalidArgumentError: (a ``ValueError``) a NaN or infinite coordinate, corners in the
+            wrong order, an empty box with ``positive_size``, a box outside ``image_size``;
+            or a wrong shape.
+        TypeError: not a real-valued tensor.
+    """
+    from modernvision._errors import InvalidArgumentError
+
+    check_format(fmt)
+    try:
+        boxes = check_boxes(boxes, name, fmt=fmt, check_order=False)
+    except ValueError as exc:
+        raise InvalidArgumentError(str(exc)) from None
+    if boxes.numel() == 0:
+        return boxes
+    xyxy = _upcast(_to_xyxy(boxes, fmt)).reshape(-1, 4)
+    x1, y1, x2, y2 = xyxy.unbind(-1)
+    finite = torch.isfinite(xyxy).all(-1) if xyxy.is_floating_point() else None
+    bad_order = (x2 <= x1) | (y2 <= y1) if positive_size else (x2 < x1) | (y2 < y1)
+    outside = None
+    if image_size is not None:
+        height, width = image_size
+        outside = (x1 < 0) | (y1 < 0) | (x2 > width) | (y2 > height)
+    bad = bad_order if finite is None else bad_order | ~finite
+    if outside is not None:
+        bad = bad | outside
+    if not bool(bad.any()):
+        return boxes
+    i = int(bad.nonzero()[0, 0])
+    where = tuple(int(v) for v in torch.unravel_index(torch.tensor(i), boxes.shape[:-1]))
+    where_text = where[0] if len(where) == 1 else where
+    value = boxes.reshape(-1, 4)[i].tolist()
+    fields = ", ".join(_FIELDS[fmt])
+    if finite is not None and not bool(finite[i]):
+        problem = "has a NaN or infinite coordinate"
+    elif bool(bad_order[i]):
+        relation = ">" if positive_size else ">="
+        need = (f"x2 {relation} x1 and y2 {relation} y1" if fmt == "xyxy"
+                else f"w {relation} 0 and h {relation} 0")
+        problem = f"is degenerate or has its corners in the wrong order (need {need})"
+    else:
+        problem = f"lies outside the {image_size[1]}x{image_size[0]} (width x height) image"
+    raise InvalidArgumentError(
+        f"{name}: box {where_text} {value} {problem}; boxes must be ({fields}) pixel "
+        f"coordinates (convert other formats with box_convert())."
+    )
+
+
+_FIELDS = {
+    "xyxy": ("x1", "y1", "x2", "y2"),
+    "xywh": ("x1", "y1", "w", "h"),
+    "cxcywh": ("cx", "cy", "w", "h"),
+}

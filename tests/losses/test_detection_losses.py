@@ -115,8 +115,8 @@ def test_giou_loss_reference_values():
     assert losses.generalized_box_iou_loss(box2, box4).item() == pytest.approx(1.5, abs=1e-6)
     empty = torch.zeros(0, 4)
     assert losses.generalized_box_iou_loss(empty, empty, reduction="mean").item() == 0.0
-    with pytest.raises(ValueError, match="x2 >= x1"):
-        losses.generalized_box_iou_loss(box2, torch.tensor([1.0, 0.0, 0.0, 1.0]))
+    # Values are not checked per call (a device sync); flipped boxes still give a finite loss.
+    assert torch.isfinite(losses.generalized_box_iou_loss(box2, torch.tensor([1.0, 0.0, 0.0, 1.0])))
 
 
 def centernet_reference(logits, heatmap, a=2.0, b=4.0):

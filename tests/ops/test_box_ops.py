@@ -5,6 +5,7 @@ import torch
 import torchvision
 
 from modernvision import ops
+from modernvision._errors import InvalidArgumentError
 
 FORMATS = ("xyxy", "xywh", "cxcywh")
 
@@ -108,13 +109,33 @@ def test_errors_name_the_argument():
     good = random_boxes(3, seed=0)
     with pytest.raises(ValueError, match=r"boxes1 must have shape \[\.\.\., 4\]"):
         ops.box_iou(torch.zeros(3, 5), good)
-    with pytest.raises(ValueError, match="boxes2 must be in .*x2 >= x1.*box 1"):
-        ops.box_iou(good, torch.tensor([[0.0, 0, 1, 1], [5.0, 5, 2, 8]]))
-    with pytest.raises(ValueError, match="w >= 0"):
-        ops.box_convert(torch.tensor([[0.0, 0, -1, 1]]), "xywh", "xyxy")
     with pytest.raises(ValueError, match="in_fmt must be one of"):
         ops.box_convert(good, "yxyx", "xyxy")
     with pytest.raises(TypeError, match="boxes must be a torch.Tensor"):
         ops.box_area([[0, 0, 1, 1]])
     with pytest.raises(ValueError, match="do not broadcast"):
         ops.box_iou(random_boxes(3, seed=0, lead=(2,)), random_boxes(3, seed=1, lead=(3,)))
+
+
+def test_box_values_are_validated_once_at_the_boundary():
+    # The per-call ops check shapes only (reading values would sync with the device) ...
+    flipped = torch.tensor([[0.0, 0, 1, 1], [5.0, 5, 2, 8]])
+    assert ops.box_iou(flipped, flipped).shape == (2, 2)
+    assert ops.box_convert(torch.tensor([[0.0, 0, -1, 1]]), "xywh", "xyxy").shape == (1, 4)
+    # ... and validate_boxes, which data entry points call, names the box and the problem.
+    with pytest.raises(InvalidArgumentError,
+                       match=r"boxes2: box 1 \[5.0, 5.0, 2.0, 8.0\].*x2 >= x1"):
+        ops.validate_boxes(flipped, "boxes2")
+    with pytest.raises(InvalidArgumentError, match="w >= 0"):
+        ops.validate_boxes(torch.tensor([[0.0, 0, -1, 1]]), fmt="xywh")
+    with pytest.raises(InvalidArgumentError, match=r"x2 > x1"):
+        ops.validate_boxes(torch.tensor([[2.0, 0, 2, 1]]), positive_size=True)
+    with pytest.raises(InvalidArgumentError, match="outside the 10x6"):
+        ops.validate_boxes(torch.tensor([[0.0, 0, 10, 6], [0.0, 0, 11, 6]]), image_size=(6, 10))
+    with pytest.raises(InvalidArgumentError, match="NaN"):
+        ops.validate_boxes(torch.tensor([[0.0, 0, float("nan"), 6]]))
+    with pytest.raises(InvalidArgumentError, match=r"box \(1, 0\)"):
+        ops.validate_boxes(torch.tensor([[[0.0, 0, 1, 1]], [[1.0, 0, 0, 1]]]))
+    good = random_boxes(5, seed=3)
+    assert ops.validate_boxes(good) is good
+    assert ops.validate_boxes(torch.zeros(0, 4), positive_size=True).shape == (0, 4)

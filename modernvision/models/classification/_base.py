@@ -35,10 +35,15 @@ class AuxOutput:
 
 class Classifier(nn.Module):
     """Base class: subclasses implement ``forward_features``, ``forward_head`` and
-    ``forward_stages``."""
+    ``forward_stages``.
+
+    With ``num_classes == 0`` a classifier is *headless*: it holds no classifier parameters
+    and ``forward`` returns its pooled features ``(B, num_features)``.
+    """
 
     feature_info: list[FeatureInfo]
     num_classes: int
+    num_features: int  # channels of forward_features' output = length of the headless output
 
     def forward_features(self, x: Tensor) -> Tensor:
         raise TypeError(f"{type(self).__name__} must implement forward_features")
@@ -48,6 +53,17 @@ class Classifier(nn.Module):
 
     def forward_stages(self, x: Tensor) -> dict[str, Tensor]:
         raise TypeError(f"{type(self).__name__} does not expose multi-scale stages")
+
+    def stage_layers(self) -> list[tuple[str, tuple[str, ...]]]:
+        """For each stage of ``feature_info``, in order: the dotted names of the modules that
+        compute it from the previous stage's output (the first from the image), each called on
+        the previous one's output.
+
+        :class:`modernvision.models.backbone.Backbone` builds a truncated, headless body from
+        it (keeping the modules' names, so state dicts still load), for detection and
+        segmentation.
+        """
+        raise TypeError(f"{type(self).__name__} cannot be split into backbone stages")
 
     def forward(self, x: Tensor) -> Tensor | AuxOutput:
         return self.forward_head(self.forward_features(x))

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import torch
 from torch import Tensor, nn
 
+from modernvision._errors import InvalidArgumentError
 from modernvision.models.classification._base import AuxOutput, Classifier, FeatureInfo
 from modernvision.models.registry import StateDict
 
@@ -49,6 +50,31 @@ def check_images(x: Tensor, in_channels: int, model: str) -> None:
         raise ValueError(
             f"{model} expects images of shape (B, {in_channels}, H, W), got {tuple(x.shape)}"
         )
+
+
+def check_num_classes(num_classes: int) -> None:
+    """Raise ``InvalidArgumentError`` unless ``num_classes`` is an int ``>= 0`` (0: headless)."""
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 0:
+        raise InvalidArgumentError(
+            f"num_classes must be an int >= 0 (0 builds a headless model that returns pooled "
+            f"features), got {num_classes!r}")
+
+
+def linear_head(in_features: int, num_classes: int) -> nn.Module:
+    """The classifier's last linear layer, or ``nn.Identity`` when ``num_classes == 0``.
+
+    A headless model (``num_classes=0``) has no classifier parameters at all, so a detector or
+    an embedding head built on it leaves no parameter without a gradient (DDP then needs no
+    ``find_unused_parameters``); its ``forward`` returns the ``num_features`` pooled features.
+    """
+    check_num_classes(num_classes)
+    return nn.Linear(in_features, num_classes) if num_classes else nn.Identity()
+
+
+def head_dropout(p: float, num_classes: int, **kwargs: Any) -> nn.Module:
+    """Dropout before the classifier; none in a headless model (it regularises the classifier,
+    and the pooled features of ``forward`` should not depend on the mode)."""
+    return nn.Dropout(p, **kwargs) if num_classes else nn.Identity()
 
 
 def check_positive_ints(**values: int) -> None:
@@ -184,6 +210,15 @@ class PooledFeaturesClassifier(Classifier):
         x = torch.flatten(self.avgpool(x), 1)  # (B, C, g, g) -> (B, C*g*g)
         return self.classifier(x)
 
+    def stage_layers(self) -> list[tuple[str, tuple[str, ...]]]:
+        stages, pending = [], []
+        for name, _ in self.features.named_children():
+            pending.append(f"features.{name}")
+            if name in self._stage_ends:
+                stages.append((self._stage_ends[name], tuple(pending)))
+                pending = []
+        return stages
+
     def forward_stages(self, x: Tensor) -> dict[str, Tensor]:
         self._check_input(x)
         out = {}
@@ -311,6 +346,16 @@ class StemStagesHeadClassifier(Classifier):
         """Feature map -> logits: global average pool, dropout, linear."""
         x = torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
         return self.fc(self.dropout(x))
+
+    def stage_layers(self) -> list[tuple[str, tuple[str, ...]]]:
+        stages, pending = [], ["stem"]
+        for i in range(len(self.stages)):
+            pending.append(f"stages.{i}")
+            if i in self._stage_names:
+                stages.append((self._stage_names[i], tuple(pending)))
+                pending = []
+        stages.append((self._stage_names[-1], (*pending, "head")))
+        return sorted(stages)
 
     def forward_stages(self, x: Tensor) -> dict[str, Tensor]:
         check_images(x, self.in_channels, type(self).__name__)

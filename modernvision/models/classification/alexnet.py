@@ -50,6 +50,7 @@ from modernvision.layers.conv import ConvNormAct
 from modernvision.layers.lrn import LocalResponseNorm
 from modernvision.models.classification._family import (
     PooledFeaturesClassifier,
+    check_num_classes,
     check_positive_ints,
     deepest_per_stride,
     smallest_input,
@@ -148,7 +149,8 @@ class AlexNet(PooledFeaturesClassifier):
 
     Args:
         config: the architecture (see :data:`ALEXNET`, :data:`ALEXNET_TV`).
-        num_classes: classifier outputs.
+        num_classes: classifier outputs; 0: headless (no fc6..fc8), ``forward`` returns the
+            globally average-pooled conv5 features ``(B, num_features)``.
         in_channels: input image channels.
         small_input: use ``config.for_small_input()`` (28x28 / 32x32 images).
         dropout: dropout probability in the classifier.
@@ -166,7 +168,8 @@ class AlexNet(PooledFeaturesClassifier):
         dropout: float = 0.5,
     ) -> None:
         super().__init__()
-        check_positive_ints(in_channels=in_channels, num_classes=num_classes)
+        check_positive_ints(in_channels=in_channels)
+        check_num_classes(num_classes)
         if small_input:
             config = config.for_small_input()
         self.config, self.num_classes, self.in_channels = config, num_classes, in_channels
@@ -200,9 +203,13 @@ class AlexNet(PooledFeaturesClassifier):
                                      config.pool_padding, config.pool_ceil_mode))
                 stride_after[f"{kind}{i}"] = (stride, channels)
         self.features = nn.Sequential(layers)
-        self.avgpool = nn.AdaptiveAvgPool2d(config.head_grid)
-        self.classifier = _classifier(channels * config.head_grid**2, config.fc_width,
-                                      num_classes, dropout, config.dropout_before_fc)
+        self.num_features = channels
+        if num_classes:
+            self.avgpool = nn.AdaptiveAvgPool2d(config.head_grid)
+            self.classifier = _classifier(channels * config.head_grid**2, config.fc_width,
+                                          num_classes, dropout, config.dropout_before_fc)
+        else:  # headless: fc6..fc8 are all classifier; forward gives the pooled conv5 features
+            self.avgpool, self.classifier = nn.AdaptiveAvgPool2d(1), nn.Identity()
 
         # The deepest layer at each stride is that stride's stage ("c2" = stride 4, ...).
         self._stage_ends, self.feature_info = deepest_per_stride(

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from modernvision.layers.conv import ConvNormAct
 from modernvision.models.classification._base import Classifier, FeatureInfo
+from modernvision.models.classification._family import check_num_classes
 from modernvision.models.registry import register_model
 
 
@@ -46,14 +47,19 @@ class CompactCNN(Classifier):
             self.feature_info.append(FeatureInfo(f"c{i + 1}", w, stride))
         self.stages = nn.Sequential(*stages)
         # A fixed 3x3 grid keeps the spatial layout (28 px in: already 3x3) for any input size.
-        self.pool = nn.AdaptiveAvgPool2d(3)
-        self.classifier = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(c * 9, cfg.hidden),
-            nn.ReLU(inplace=True),
-            dropout_layer(cfg.dropout),
-            nn.Linear(cfg.hidden, num_classes),
-        )
+        check_num_classes(num_classes)
+        self.num_features = c
+        if num_classes:
+            self.pool = nn.AdaptiveAvgPool2d(3)
+            self.classifier = nn.Sequential(
+                nn.Flatten(),
+                nn.Linear(c * 9, cfg.hidden),
+                nn.ReLU(inplace=True),
+                dropout_layer(cfg.dropout),
+                nn.Linear(cfg.hidden, num_classes),
+            )
+        else:  # headless: the globally pooled last stage, (B, num_features)
+            self.pool, self.classifier = nn.AdaptiveAvgPool2d(1), nn.Flatten()
 
     def forward_features(self, x: Tensor) -> Tensor:
         return self.stages(x)

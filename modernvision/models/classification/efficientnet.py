@@ -50,7 +50,9 @@ from modernvision.models.classification._family import (
     StemStagesHeadClassifier,
     apply_overrides,
     convert_torchvision_features,
+    head_dropout,
     init_fan_out,
+    linear_head,
 )
 from modernvision.models.classification.mobilenet import make_divisible
 from modernvision.models.registry import StateDict, register_model
@@ -225,7 +227,7 @@ class EfficientNet(StemStagesHeadClassifier):
 
     Args:
         config: the architecture.
-        num_classes: size of the classifier output.
+        num_classes: size of the classifier output; 0: headless (pooled features out).
         in_channels: image channels.
         small_input: stem stride 1 for 28x28 / 32x32 images.
         **overrides: fields of ``config`` to replace (e.g. ``stochastic_depth_prob=0.0``).
@@ -282,8 +284,8 @@ class EfficientNet(StemStagesHeadClassifier):
         self.stages = nn.Sequential(*stages)
         self.num_features = width(config.head_channels * config.width_mult)
         self.head = ConvNormAct(channels, self.num_features, 1, norm_layer=norm, act_layer=nn.SiLU)
-        self.dropout = nn.Dropout(config.dropout, inplace=True)
-        self.fc = nn.Linear(self.num_features, num_classes)
+        self.dropout = head_dropout(config.dropout, num_classes, inplace=True)
+        self.fc = linear_head(self.num_features, num_classes)
         self._set_feature_info(strides, stage_channels, stem_stride)
         init_fan_out(self, linear=_init_linear)
 

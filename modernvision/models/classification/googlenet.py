@@ -50,7 +50,10 @@ from modernvision.layers.inception import InceptionModule, NaiveInceptionModule
 from modernvision.layers.lrn import LocalResponseNorm
 from modernvision.models.classification._family import (
     TappedBodyClassifier,
+    check_num_classes,
     check_positive_ints,
+    head_dropout,
+    linear_head,
     smallest_input,
 )
 from modernvision.models.registry import register_model
@@ -160,7 +163,8 @@ class GoogLeNet(TappedBodyClassifier):
 
     Args:
         config: the architecture (:data:`GOOGLENET` or :data:`GOOGLENET_TV`).
-        num_classes: classifier outputs.
+        num_classes: classifier outputs; 0: headless (no ``fc``, no auxiliary heads),
+            ``forward`` returns the pooled ``(B, 1024)`` features.
         in_channels: input image channels.
         small_input: the 28x28 / 32x32 stem described in the module docstring.
         aux_logits: build the auxiliary classifiers (used in training mode only).
@@ -184,7 +188,9 @@ class GoogLeNet(TappedBodyClassifier):
         dropout: float | None = None,
     ) -> None:
         super().__init__()
-        check_positive_ints(in_channels=in_channels, num_classes=num_classes)
+        check_positive_ints(in_channels=in_channels)
+        check_num_classes(num_classes)
+        aux_logits = aux_logits and num_classes > 0  # auxiliary classifiers are heads too
         if inception_module not in ("reduced", "naive"):
             raise ValueError(
                 f"inception_module must be 'reduced' or 'naive', got {inception_module!r}")
@@ -238,8 +244,9 @@ class GoogLeNet(TappedBodyClassifier):
                 adaptive_pool=config.aux_adaptive_pool or small_input))
             self._aux_heads[tap] = f"aux{i}"
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(config.dropout if dropout is None else dropout)
-        self.fc = nn.Linear(channels, num_classes)
+        self.dropout = head_dropout(config.dropout if dropout is None else dropout, num_classes)
+        self.num_features = channels
+        self.fc = linear_head(channels, num_classes)
         self.min_input_size = self._min_input_size(small_input)
         self._init_weights()
 

@@ -39,7 +39,10 @@ from torch import Tensor, nn
 from modernvision.layers.conv import ConvNormAct
 from modernvision.models.classification._family import (
     TappedBodyClassifier,
+    check_num_classes,
     check_positive_ints,
+    head_dropout,
+    linear_head,
     smallest_input,
 )
 from modernvision.models.registry import register_model
@@ -226,7 +229,8 @@ class InceptionV3(TappedBodyClassifier):
 
     Args:
         config: the architecture (:data:`INCEPTION_V3`).
-        num_classes: classifier outputs.
+        num_classes: classifier outputs; 0: headless (no ``fc``, no auxiliary head),
+            ``forward`` returns the pooled ``(B, 2048)`` features.
         in_channels: input image channels.
         small_input: the 28x28 / 32x32 stem described in the module docstring.
         aux_logits: build the auxiliary classifier (used in training mode only).
@@ -250,7 +254,9 @@ class InceptionV3(TappedBodyClassifier):
         dropout: float | None = None,
     ) -> None:
         super().__init__()
-        check_positive_ints(in_channels=in_channels, num_classes=num_classes)
+        check_positive_ints(in_channels=in_channels)
+        check_num_classes(num_classes)
+        aux_logits = aux_logits and num_classes > 0  # auxiliary classifiers are heads too
         if transform_input and in_channels != 3:
             raise ValueError("transform_input needs in_channels=3 (it maps ImageNet's RGB "
                              f"normalisation), got in_channels={in_channels}")
@@ -303,8 +309,9 @@ class InceptionV3(TappedBodyClassifier):
                           if aux_logits else None)
         self._aux_heads = {"Mixed_6e": "AuxLogits"} if aux_logits else {}
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(config.dropout if dropout is None else dropout)
-        self.fc = nn.Linear(channels, num_classes)
+        self.dropout = head_dropout(config.dropout if dropout is None else dropout, num_classes)
+        self.num_features = channels
+        self.fc = linear_head(channels, num_classes)
         self.min_input_size = _min_input_size(small_input)
         self._init_weights()
 

@@ -40,7 +40,9 @@ from modernvision.models.classification._family import (
     StemStagesHeadClassifier,
     apply_overrides,
     convert_torchvision_features,
+    head_dropout,
     init_fan_out,
+    linear_head,
 )
 from modernvision.models.registry import StateDict, register_model
 
@@ -120,7 +122,7 @@ class MobileNetV2(StemStagesHeadClassifier):
 
     Args:
         config: the architecture.
-        num_classes: size of the classifier output.
+        num_classes: size of the classifier output; 0: headless (pooled features out).
         in_channels: image channels.
         small_input: stem stride 1 for 28x28 / 32x32 images.
         norm_layer: normalisation constructor.
@@ -174,8 +176,8 @@ class MobileNetV2(StemStagesHeadClassifier):
         self.head = ConvNormAct(
             channels, self.num_features, 1, norm_layer=norm_layer, act_layer=nn.ReLU6
         )
-        self.dropout = nn.Dropout(config.dropout)
-        self.fc = nn.Linear(self.num_features, num_classes)
+        self.dropout = head_dropout(config.dropout, num_classes)
+        self.fc = linear_head(self.num_features, num_classes)
         self._set_feature_info(strides, stage_channels, stem_stride)
         init_fan_out(self, linear=lambda m: nn.init.normal_(m.weight, 0, 0.01))
 

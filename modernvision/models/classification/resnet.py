@@ -46,6 +46,7 @@ from modernvision.models.classification._family import (
     apply_overrides,
     check_images,
     init_fan_out,
+    linear_head,
 )
 from modernvision.models.registry import register_model
 
@@ -111,7 +112,8 @@ class ResNet(Classifier):
 
     Args:
         config: the architecture.
-        num_classes: size of the classifier output.
+        num_classes: size of the classifier output; 0 builds no ``fc`` and ``forward`` returns
+            the pooled ``(B, num_features)`` features.
         in_channels: image channels (1 for grey images).
         small_input: the CIFAR stem for 28x28 / 32x32 images (see the module docstring).
         zero_init_residual: start every residual branch's last BN weight at zero.
@@ -173,7 +175,7 @@ class ResNet(Classifier):
             self.feature_info.append(FeatureInfo(f"c{i + 2}", channels, stride))
         self.num_features = channels
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(channels, num_classes)
+        self.fc = linear_head(channels, num_classes)
 
         init_fan_out(self, zero_conv_bias=False)
         if zero_init_residual:
@@ -196,6 +198,10 @@ class ResNet(Classifier):
     def forward_head(self, x: Tensor) -> Tensor:
         """Last stage map -> logits ``(B, num_classes)``: global average pool, fc."""
         return self.fc(torch.flatten(self.avgpool(x), 1))
+
+    def stage_layers(self) -> list[tuple[str, tuple[str, ...]]]:
+        return [("c1", ("conv1", "bn1", "relu")), ("c2", ("maxpool", "layer1")),
+                ("c3", ("layer2",)), ("c4", ("layer3",)), ("c5", ("layer4",))]
 
     def forward_stages(self, x: Tensor) -> dict[str, Tensor]:
         out = {"c1": self._stem(x)}

@@ -43,6 +43,7 @@ from modernvision.layers.conv import ConvNormAct
 from modernvision.models.classification._base import FeatureInfo
 from modernvision.models.classification._family import (
     PooledFeaturesClassifier,
+    check_num_classes,
     check_positive_ints,
 )
 from modernvision.models.registry import Converter, StateDict, register_model
@@ -92,7 +93,8 @@ class VGG(PooledFeaturesClassifier):
 
     Args:
         config: the architecture (a column of Table 1, e.g. :data:`VGG16`).
-        num_classes: classifier outputs.
+        num_classes: classifier outputs; 0: headless (no fc6..fc8), ``forward`` returns the
+            globally average-pooled pool5 features ``(B, num_features)``.
         in_channels: input image channels.
         small_input: use ``config.for_small_input()`` (28x28 / 32x32 images).
         dropout: dropout probability after fc6 and fc7.
@@ -110,7 +112,8 @@ class VGG(PooledFeaturesClassifier):
         dropout: float = 0.5,
     ) -> None:
         super().__init__()
-        check_positive_ints(in_channels=in_channels, num_classes=num_classes)
+        check_positive_ints(in_channels=in_channels)
+        check_num_classes(num_classes)
         if len(config.depths) != len(config.widths):
             raise ValueError(f"config has {len(config.depths)} depths but "
                              f"{len(config.widths)} widths")
@@ -136,14 +139,18 @@ class VGG(PooledFeaturesClassifier):
         self._stage_ends[f"pool{n}"] = f"c{n}"
         self.feature_info.append(FeatureInfo(f"c{n}", channels, 2**n))
         self.features = nn.Sequential(layers)
-        self.avgpool = nn.AdaptiveAvgPool2d(config.head_grid)
+        self.num_features = channels
         w = config.fc_width
-        self.classifier = nn.Sequential(OrderedDict(
-            fc6=nn.Linear(channels * config.head_grid**2, w), relu6=nn.ReLU(inplace=True),
-            drop6=nn.Dropout(dropout),
-            fc7=nn.Linear(w, w), relu7=nn.ReLU(inplace=True), drop7=nn.Dropout(dropout),
-            fc8=nn.Linear(w, num_classes),
-        ))
+        if num_classes:
+            self.avgpool = nn.AdaptiveAvgPool2d(config.head_grid)
+            self.classifier = nn.Sequential(OrderedDict(
+                fc6=nn.Linear(channels * config.head_grid**2, w), relu6=nn.ReLU(inplace=True),
+                drop6=nn.Dropout(dropout),
+                fc7=nn.Linear(w, w), relu7=nn.ReLU(inplace=True), drop7=nn.Dropout(dropout),
+                fc8=nn.Linear(w, num_classes),
+            ))
+        else:  # headless: fc6..fc8 are all classifier; forward gives the pooled pool5 features
+            self.avgpool, self.classifier = nn.AdaptiveAvgPool2d(1), nn.Identity()
         self.min_input_size = 1 if config.pool_ceil_mode else 2**n
         if config.init not in ("glorot", "he"):
             raise ValueError(f"config.init must be 'glorot' or 'he', got {config.init!r}")
@@ -192,7 +199,7 @@ def deepen(source: VGG, target: str | VGGConfig = "vgg13") -> VGG:
     convs = [n for n, m in source.features.named_children() if isinstance(m, ConvNormAct)]
     for name in convs[:4]:
         getattr(deeper.features, name).load_state_dict(getattr(source.features, name).state_dict())
-    for name in ("fc6", "fc7", "fc8"):
+    for name in ("fc6", "fc7", "fc8") if source.num_classes else ():
         getattr(deeper.classifier, name).load_state_dict(
             getattr(source.classifier, name).state_dict())
     return deeper

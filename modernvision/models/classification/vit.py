@@ -45,7 +45,12 @@ from torch import Tensor, nn
 
 from modernvision.layers.attention import MultiHeadSelfAttention
 from modernvision.models.classification._base import Classifier, FeatureInfo
-from modernvision.models.classification._family import apply_overrides, check_images
+from modernvision.models.classification._family import (
+    apply_overrides,
+    check_images,
+    check_num_classes,
+    linear_head,
+)
 from modernvision.models.registry import StateDict, register_model
 
 __all__ = [
@@ -154,7 +159,8 @@ class VisionTransformer(Classifier):
 
     Args:
         config: the architecture.
-        num_classes: size of the classifier output.
+        num_classes: size of the classifier output; 0: headless (no ``pre_logits``, no
+            ``head``), ``forward`` returns the class token's final-norm features ``(B, D)``.
         in_channels: image channels.
         small_input: patch 4 on 32x32 images (override ``image_size`` for 28x28).
         **overrides: fields of ``config`` to replace (e.g. ``image_size=384``).
@@ -199,7 +205,8 @@ class VisionTransformer(Classifier):
             )
         )
         self.norm = nn.LayerNorm(d, eps=config.layer_norm_eps)
-        if config.representation_size is not None:
+        check_num_classes(num_classes)
+        if config.representation_size is not None and num_classes:
             self.pre_logits: nn.Module = nn.Sequential(
                 nn.Linear(d, config.representation_size), nn.Tanh()
             )
@@ -207,7 +214,7 @@ class VisionTransformer(Classifier):
         else:
             self.pre_logits = nn.Identity()
             head_in = d
-        self.head = nn.Linear(head_in, num_classes)
+        self.head = linear_head(head_in, num_classes)
         level = math.log2(p)
         name = f"c{int(level)}" if level.is_integer() else f"p{p}"
         self.feature_info = [FeatureInfo(name, d, p)]
@@ -228,8 +235,9 @@ class VisionTransformer(Classifier):
             lin = self.pre_logits[0]
             nn.init.trunc_normal_(lin.weight, std=math.sqrt(1 / lin.in_features))
             nn.init.zeros_(lin.bias)
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
+        if isinstance(self.head, nn.Linear):
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
 
     def _position_embedding(self, grid_h: int, grid_w: int) -> Tensor:
         """Position embeddings for a ``grid_h x grid_w`` patch grid (Sec. 3.2 interpolation)."""
