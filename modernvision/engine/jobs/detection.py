@@ -203,7 +203,7 @@ class DetectionJob(Job):
                 f"APs {metrics[prefix + 'APs']:.4f} on {metrics['test_images']} images")
 
     def predict(self, run: LoadedRun, paths: list[Path], options: dict) -> list[dict]:
-        from modernvision.data.torch_datasets import load_image
+        from modernvision.data.io import read_image
         from modernvision.viz.draw import draw_instances, save_image
 
         thresh = options.get("score_thresh", 0.5)
@@ -214,8 +214,9 @@ class DetectionJob(Job):
         device = next(run.model.parameters()).device
         results = []
         for path in paths:
-            rgb = np.asarray(load_image(path, mode="RGB"))
-            x = torch.from_numpy(rgb).permute(2, 0, 1).float().div(255).to(device)
+            rgb = read_image(path, mode="RGB")
+            x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div(255)
+            x = x.to(device)
             with torch.no_grad():
                 det = run.model([x])[0]
             keep = det.scores >= thresh
@@ -224,7 +225,7 @@ class DetectionJob(Job):
             objects = [{"label": names.get(int(k), str(int(k))), "score": float(s),
                         "box": [round(float(v), 1) for v in b]}
                        for b, s, k in zip(boxes, scores, labels)]
-            text = f"{path}: {len(objects)} objects" + "".join(
+            text = f"{path}: {len(objects)} object{'' if len(objects) == 1 else 's'}" + "".join(
                 f"; {o['label']} {o['score']:.2f} {o['box']}" for o in objects)
             if out is not None:
                 drawn = draw_instances(rgb, boxes=boxes, labels=labels, scores=scores,
