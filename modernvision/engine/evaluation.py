@@ -125,6 +125,8 @@ class CocoEvaluator:
             prefix = "" if iou_type == "bbox" else "mask_"
             out |= {f"{prefix}{k}": float(v) for k, v in stats.items()}
         self.count = len(ids)
+        #: Every rank's results (COCO result dicts) and the ids of the images scored.
+        self.gathered_results, self.gathered_image_ids = results, ids
         return out
 
 

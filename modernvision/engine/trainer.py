@@ -206,12 +206,10 @@ class Trainer:
                                        sampler=self.sampler, num_workers=num_workers,
                                        collate_fn=collate_fn, pin_memory=pin, drop_last=False,
                                        persistent_workers=num_workers > 0)
-        self.val_loader = None
-        if val_set is not None:
-            self.val_loader = DataLoader(
-                val_set, batch_size=(eval_batch_size or batch_size) // self.world,
-                sampler=_ShardSampler(len(val_set), self.rank, self.world),
-                num_workers=num_workers, collate_fn=collate_fn, pin_memory=pin)
+        self._eval_loader_args = dict(
+            batch_size=max(1, (eval_batch_size or batch_size) // self.world),
+            num_workers=num_workers, collate_fn=collate_fn, pin_memory=pin)
+        self.val_loader = self.eval_loader(val_set) if val_set is not None else None
         self.steps_per_epoch = len(self.train_loader)
         if callable(scheduler) and not hasattr(scheduler, "step"):
             scheduler = scheduler(optimizer, self.steps_per_epoch)
@@ -335,6 +333,13 @@ class Trainer:
         finally:
             model.train(was_training)
         return {f"{prefix}{k}": v for k, v in evaluator.compute().items()}
+
+    def eval_loader(self, dataset: Dataset) -> DataLoader:
+        """This rank's shard of ``dataset`` (every ``world``-th item, no padding), batched as
+        the validation set: the evaluators gather or reduce the shards, so every item counts
+        once."""
+        return DataLoader(dataset, sampler=_ShardSampler(len(dataset), self.rank, self.world),
+                          **self._eval_loader_args)
 
     # -------------------------------------------------------------------------------------
     def fit(self, resume: str | Path | bool | None = None) -> list[dict[str, float]]:

@@ -123,6 +123,7 @@ def coco_from_dict(data: Mapping[str, Any], source: str = "<coco>", *,
         if image_id not in by_id:
             raise BadFileError(f"{where}: image_id {image_id} is not among the images")
         im = by_id[image_id]
+        where = f"{source}: annotation id {ann_id} (image {image_id}, {im.file_name!r})"
         bbox = raw["bbox"]
         if (not isinstance(bbox, list) or len(bbox) != 4
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)

@@ -189,7 +189,7 @@ class DetectionDataset:
             check_image(im.width, im.height, where_im)
             for k, ann in enumerate(im.annotations):
                 label = f"annotation id {ann.id}" if ann.id is not None else f"annotation {k}"
-                where = f"{source}: {label} (image {im.image_id})"
+                where = f"{source}: {label} (image {im.image_id}, {im.file_name!r})"
                 if ann.id is not None:
                     if ann.id in seen_anns:
                         raise InvalidArgumentError(f"{where}: duplicate annotation id {ann.id}")

@@ -270,10 +270,10 @@ def _fit_and_test(job: Job, trainer, data: DataParts, cfg: RunConfig, run_dir: P
     seconds = time.perf_counter() - start
     result: dict[str, Any] = {"epochs_run": trainer.epoch, "train_seconds": seconds}
     if data.test is not None:
-        loader = DataLoader(data.test, batch_size=job.eval_batch_size or cfg.batch_size,
-                            collate_fn=job.collate_fn())
         evaluator = job.build_evaluator(cfg, data.meta, data.test)
-        result |= trainer.evaluate(loader, evaluator=evaluator, prefix="test_")
+        # Each rank scores its shard; the evaluator gathers them (every image counted once).
+        result |= trainer.evaluate(trainer.eval_loader(data.test), evaluator=evaluator,
+                                   prefix="test_")
         result["test_images"] = len(data.test)
         if trainer.rank == 0:
             job.write_test_artefacts(run_dir, evaluator, cfg, data.meta, result)

@@ -18,6 +18,7 @@ ARl), computed on every validation and on the test split.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,12 @@ def _unwrap(dataset: Dataset) -> InstanceDataset:
     return dataset
 
 
+def _rle_text(value: Any) -> str:
+    if isinstance(value, bytes):  # RLE counts of instance models' masks
+        return value.decode("ascii")
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 @register_job
 class DetectionJob(Job):
     name = "detection"
@@ -197,6 +204,15 @@ class DetectionJob(Job):
         splits, _ = load_splits(spec)
         records, folder = splits[split]
         return _instance_dataset(records, folder, train=False, cfg=cfg, masks=self.with_masks)
+
+    def write_test_artefacts(self, run_dir: Path, evaluator: CocoEvaluator, cfg: DetectionConfig,
+                             meta: dict, metrics: dict) -> None:
+        """``test_detections.json``: the test split's detections of every rank, as a COCO
+        results file (``image_id``, ``category_id``, ``bbox`` xywh, ``score``)."""
+        from modernvision.engine.checkpoint import atomic_write_text
+
+        atomic_write_text(run_dir / "test_detections.json",
+                          json.dumps(evaluator.gathered_results, default=_rle_text))
 
     def summary_line(self, metrics: dict[str, float], prefix: str = "test_") -> str:
         return (f"test AP {metrics[prefix + 'AP']:.4f}, AP50 {metrics[prefix + 'AP50']:.4f}, "
