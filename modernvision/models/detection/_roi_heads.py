@@ -132,6 +132,9 @@ class RoIHeads(nn.Module):
         box_predictor: representation -> class logits and box corrections.
         fg_iou_thresh: IoU at or above which an RoI is foreground (0.5).
         bg_iou_thresh: IoU below which an RoI is background (0.5).
+        bg_iou_low: RoIs whose best IoU is below this are not sampled at all (0: torchvision;
+            Fast R-CNN's Sec. 2.3 uses 0.1, background in ``[0.1, 0.5)``, a heuristic for hard
+            example mining).
         batch_size_per_image: RoIs sampled per image (512).
         positive_fraction: at most this fraction of them foreground (0.25).
         bbox_reg_weights: weights of the box coder (``(10, 10, 5, 5)``).
@@ -150,6 +153,7 @@ class RoIHeads(nn.Module):
         *,
         fg_iou_thresh: float = 0.5,
         bg_iou_thresh: float = 0.5,
+        bg_iou_low: float = 0.0,
         batch_size_per_image: int = 512,
         positive_fraction: float = 0.25,
         bbox_reg_weights: tuple[float, float, float, float] | None = (10.0, 10.0, 5.0, 5.0),
@@ -162,6 +166,10 @@ class RoIHeads(nn.Module):
         self.box_head = box_head
         self.box_predictor = box_predictor
         self.matcher = Matcher(fg_iou_thresh, bg_iou_thresh, allow_low_quality_matches=False)
+        if not 0.0 <= bg_iou_low <= bg_iou_thresh:
+            raise ValueError(f"bg_iou_low must be in [0, bg_iou_thresh={bg_iou_thresh}], got "
+                             f"{bg_iou_low}")
+        self.bg_iou_low = bg_iou_low
         self.sampler = BalancedPositiveNegativeSampler(batch_size_per_image, positive_fraction)
         self.box_coder = BoxCoder(bbox_reg_weights or (10.0, 10.0, 5.0, 5.0))
         self.score_thresh = score_thresh
@@ -169,7 +177,8 @@ class RoIHeads(nn.Module):
         self.detections_per_img = detections_per_img
 
     def extra_repr(self) -> str:
-        return (f"matcher={self.matcher}, sampler={self.sampler}, box_coder={self.box_coder}, "
+        return (f"matcher={self.matcher}, bg_iou_low={self.bg_iou_low}, "
+                f"sampler={self.sampler}, box_coder={self.box_coder}, "
                 f"score_thresh={self.score_thresh}, nms_thresh={self.nms_thresh}, "
                 f"detections_per_img={self.detections_per_img}")
 
@@ -212,10 +221,13 @@ class RoIHeads(nn.Module):
                 labels = torch.zeros_like(matched)
                 gt_boxes = props.new_zeros((1, 4))
             else:
-                idx = self.matcher(box_iou(gt_boxes, props))
+                iou = box_iou(gt_boxes, props)
+                idx = self.matcher(iou)
                 matched = idx.clamp(min=0)
                 labels = gt_labels[matched].to(torch.int64)
                 labels[idx == Matcher.BELOW_LOW_THRESHOLD] = 0
+                if self.bg_iou_low > 0:
+                    labels[iou.max(dim=0).values < self.bg_iou_low] = -1
                 labels[idx == Matcher.BETWEEN_THRESHOLDS] = -1  # ignored by the sampler
             out.proposals.append(props)
             out.matched_idxs.append(matched)
