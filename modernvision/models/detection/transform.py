@@ -15,6 +15,12 @@ uniformly. The draw is ``int(torch.empty(1).uniform_(0, len(min_size)))`` from t
 generator, once per training image even with a single size -- torchvision's rule, so a seeded
 run consumes the same random numbers as torchvision's and samples the same anchors. Evaluation
 uses the last ``min_size``.
+
+Fixed size (SSD, YOLO): with ``fixed_size = (height, width)`` every image is resized to exactly
+that size, its aspect ratio not kept (``F.interpolate(..., size=fixed_size)``), and ``min_size``
+/ ``max_size`` only matter for the random draw above, which still happens, as in torchvision's
+``GeneralizedRCNNTransform(fixed_size=...)``. Departure: torchvision's ``fixed_size`` is
+``(width, height)``; here it is ``(height, width)``, the library's order for sizes.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ class DetectionTransform(nn.Module):
         image_mean: per-channel mean subtracted after scaling to [0, 1].
         image_std: per-channel standard deviation divided by.
         size_divisible: the padded batch's sides are multiples of this.
+        fixed_size: ``(height, width)`` every image is resized to (its aspect ratio not kept),
+            or ``None`` to scale by ``min_size`` / ``max_size``.
     """
 
     def __init__(
@@ -55,6 +63,7 @@ class DetectionTransform(nn.Module):
         image_mean: Sequence[float] = IMAGENET_MEAN,
         image_std: Sequence[float] = IMAGENET_STD,
         size_divisible: int = 32,
+        fixed_size: tuple[int, int] | None = None,
     ) -> None:
         super().__init__()
         sizes = (min_size,) if isinstance(min_size, int) else tuple(min_size)
@@ -71,6 +80,11 @@ class DetectionTransform(nn.Module):
         if not isinstance(size_divisible, int) or size_divisible < 1:
             raise InvalidArgumentError(
                 f"size_divisible must be a positive int, got {size_divisible!r}")
+        if fixed_size is not None and (len(fixed_size) != 2 or any(
+                not isinstance(s, int) or s <= 0 for s in fixed_size)):
+            raise InvalidArgumentError(
+                f"fixed_size must be (height, width), two positive ints, got {fixed_size!r}")
+        self.fixed_size = None if fixed_size is None else tuple(fixed_size)
         self.min_size = sizes
         self.max_size = max_size
         self.image_mean = tuple(float(m) for m in image_mean)
@@ -84,7 +98,8 @@ class DetectionTransform(nn.Module):
     def extra_repr(self) -> str:
         min_size = self.min_size[0] if len(self.min_size) == 1 else self.min_size
         return (f"min_size={min_size}, max_size={self.max_size}, image_mean={self.image_mean}, "
-                f"image_std={self.image_std}, size_divisible={self.size_divisible}")
+                f"image_std={self.image_std}, size_divisible={self.size_divisible}"
+                + (f", fixed_size={self.fixed_size}" if self.fixed_size is not None else ""))
 
     def forward(
         self, images: Sequence[Tensor], targets: Sequence[dict[str, Any]] | None = None
@@ -121,9 +136,14 @@ class DetectionTransform(nn.Module):
     ) -> tuple[Tensor, dict[str, Any] | None]:
         """Resize one ``[C, H, W]`` image (and its target) to the chosen scale."""
         h, w = image.shape[-2:]
-        scale = min(self._pick_min_size() / min(h, w), self.max_size / max(h, w))
-        image = F.interpolate(image[None], scale_factor=scale, mode="bilinear",
-                              recompute_scale_factor=True, align_corners=False)[0]
+        min_size = self._pick_min_size()  # drawn even for a fixed size, as torchvision
+        if self.fixed_size is not None:
+            image = F.interpolate(image[None], size=self.fixed_size, mode="bilinear",
+                                  align_corners=False)[0]
+        else:
+            scale = min(min_size / min(h, w), self.max_size / max(h, w))
+            image = F.interpolate(image[None], scale_factor=scale, mode="bilinear",
+                                  recompute_scale_factor=True, align_corners=False)[0]
         if target is None:
             return image, None
         new_size = tuple(image.shape[-2:])
