@@ -212,7 +212,7 @@ def decode_centers(heatmap: Tensor, offset: Tensor, size: Tensor, stride: int, k
     b, c, h, w = heatmap.shape
     peaks = heatmap * (F.max_pool2d(heatmap, 3, 1, 1) == heatmap)
     k = min(k, c * h * w)
-    scores, flat = peaks.view(b, -1).topk(k)  # (B, C H W) -> (B, k)
+    scores, flat = peaks.reshape(b, -1).topk(k)  # (B, C H W) -> (B, k)
     classes, cell = flat // (h * w), flat % (h * w)
     ys, xs = (cell // w).to(heatmap.dtype), (cell % w).to(heatmap.dtype)
     off = offset.flatten(2).gather(2, cell[:, None].expand(b, 2, k))  # (B, 2, k)
