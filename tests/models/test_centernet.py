@@ -132,3 +132,60 @@ def test_up_convolutions_start_as_bilinear_upsampling_and_builders_check_keyword
     with torch.device("meta"):
         r50 = create("centernet_resnet50")
     assert r50.transform.min_size == (512,) and r50.heads.heatmap[-1].out_channels == 80
+
+
+def test_extreme_points_of_hand_drawn_masks():
+    from modernvision.ops.extreme_points import extreme_points
+
+    masks = torch.zeros(2, 10, 12, dtype=torch.uint8)
+    masks[0, 2:7, 5] = 1  # a plus: vertical bar x = 5, y = 2..6
+    masks[0, 4, 3:10] = 1  # horizontal bar y = 4, x = 3..9
+    masks[1, 1:4, 1:3] = 1  # a 3 x 2 block: ties broken by the lower median
+    got = extreme_points(masks)
+    # (x, y) pixel centres: top, left, bottom, right.
+    want0 = [[5.5, 2.5], [3.5, 4.5], [5.5, 6.5], [9.5, 4.5]]
+    want1 = [[1.5, 1.5], [1.5, 2.5], [1.5, 3.5], [2.5, 2.5]]
+    assert got[0, :, :2].tolist() == want0 and got[1, :, :2].tolist() == want1
+    assert bool((got[..., 2] == 2).all())
+    assert extreme_points(torch.zeros(1, 4, 4)).abs().sum() == 0
+
+
+def test_keypoint_variant_decodes_its_targets_back_and_trains():
+    from modernvision.models.detection.centernet import keypoint_targets
+
+    torch.manual_seed(0)
+    model = create("centernet_keypoints_resnet18", num_classes=3, min_size=128,
+                   up_channels=(16, 16, 16), head_channels=8).eval()
+    boxes = [[10.0, 12.0, 90.0, 70.0], [100.0, 40.0, 124.0, 100.0]]
+    kps = torch.tensor([[[50.0, 12.5, 2], [10.5, 40.0, 2], [48.0, 69.5, 2], [89.5, 30.0, 2]],
+                        [[110.0, 40.5, 2], [100.5, 70.0, 2], [112.0, 99.5, 2], [123.5, 60.0, 2]]])
+    target = {**_t(boxes, [1, 2]), "keypoints": kps}
+    bt = centernet_targets([target], 2, (32, 32), 4)
+    kt = keypoint_targets([target], 4, (32, 32), 4)
+    assert kt["heatmap"].shape == (1, 4, 32, 32) and kt["point_index"].shape == (8, 4)
+    # Perfect outputs: logits of the target heatmaps, offsets, sizes, displacements.
+    out = {"heatmap": torch.logit(bt["heatmap"].clamp(1e-6, 1 - 1e-6)),
+           "keypoint_heatmap": torch.logit(kt["heatmap"].clamp(1e-6, 1 - 1e-6))}
+    for name in ("offset", "size", "keypoint_offset"):
+        out[name] = torch.zeros(1, 2, 32, 32)
+    out["keypoint_regression"] = torch.zeros(1, 8, 32, 32)
+    image, _, ys, xs = bt["index"].unbind(1)
+    out["offset"][image, :, ys, xs] = bt["offset"]
+    out["size"][image, :, ys, xs] = bt["size"]
+    out["keypoint_regression"][image, :, ys, xs] = kt["regression"]
+    p_image, _, p_y, p_x = kt["point_index"].unbind(1)
+    out["keypoint_offset"][p_image, :, p_y, p_x] = kt["point_offset"]
+    det = model.postprocess_detections(out, [(128, 128)])[0]
+    top = det[det.scores > 0.99]
+    order = top.labels.argsort()
+    torch.testing.assert_close(top.boxes[order], torch.tensor(boxes), atol=1e-3, rtol=0)
+    torch.testing.assert_close(top.keypoints[order], kps, atol=1e-3, rtol=0)
+    # Training: every parameter, including the keypoint heads, gets a gradient.
+    model.train()
+    losses = model([torch.rand(3, 128, 128)], [target])
+    assert {"loss_keypoint_heatmap", "loss_keypoint_offset", "loss_keypoint_regression"} <= \
+        set(losses)
+    sum(losses.values()).backward()
+    assert all(p.grad is not None for p in model.parameters())
+    with pytest.raises(Exception, match="has no 'keypoints'"):
+        model([torch.rand(3, 128, 128)], [_t(boxes, [1, 2])])

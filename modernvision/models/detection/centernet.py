@@ -24,6 +24,15 @@ Decoding (Sec. 4): a 3x3 max-pool keeps the cells that are their neighbourhood's
 ``K = 100`` highest peaks over all classes are the detections, with the box
 ``(x + dx - w / 2, y + dy - h / 2, x + dx + w / 2, y + dy + h / 2) R``. No NMS.
 
+Keypoints (Sec. 4.2, the "flexible design"): ``centernet_keypoints_resnet18`` adds, per
+keypoint type ``j``, a heatmap (focal loss, Gaussians with the object's radius), a shared local
+offset (L1), and at the object centre the displacement of each keypoint from the centre cell
+(``2K`` channels, L1), the paper's ``J_hat`` and ``Phi_hat``. Decoding regresses each keypoint
+from the centre and snaps it to the nearest peak (score > 0.1) of its heatmap inside the
+detected box, as the paper does for human joints. On the composited scenes the keypoints are
+*derived* from the instance masks -- each object's four extreme points
+(:func:`modernvision.ops.extreme_points.extreme_points`) -- since the scenes carry none.
+
 Departures:
     * The 3x3 convolutions before the up-convolutions are ordinary, not deformable (the
       library has no deformable convolution); the paper's ResNet-18 gets 28.1 AP with them.
@@ -53,8 +62,9 @@ from modernvision.models.detection.transform import IMAGENET_MEAN, IMAGENET_STD,
 from modernvision.models.registry import register_model
 from modernvision.ops import clip_boxes_to_image, draw_gaussian, gaussian_radius
 
-__all__ = ["CenterNet", "CenterNetConfig", "CenterNetHeads", "UpConvNeck", "centernet",
-           "centernet_resnet18", "centernet_resnet50", "centernet_targets", "decode_centers"]
+__all__ = ["CenterNet", "CenterNetConfig", "CenterNetHeads", "CenterNetKeypoints", "UpConvNeck",
+           "centernet", "centernet_keypoints_resnet18", "centernet_resnet18", "centernet_resnet50",
+           "centernet_targets", "decode_centers", "keypoint_targets"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,7 @@ class CenterNetConfig:
         size_weight: ``lambda_size`` (0.1).
         offset_weight: ``lambda_off`` (1).
         max_detections: ``K`` peaks decoded (100).
+        num_keypoints: keypoint types of the keypoint variant (0: boxes only).
         min_size: the shorter image side after resizing.
         max_size: the longest the longer side may become.
         backbone_kwargs: keyword arguments of the backbone builder, as pairs.
@@ -81,6 +92,7 @@ class CenterNetConfig:
     size_weight: float = 0.1
     offset_weight: float = 1.0
     max_detections: int = 100
+    num_keypoints: int = 0
     min_size: int | tuple[int, ...] = 512
     max_size: int = 512
     backbone_kwargs: tuple[tuple[str, Any], ...] = ()
@@ -143,16 +155,29 @@ def _head(in_channels: int, width: int, out: int, bias: float = 0.0) -> nn.Seque
 
 
 class CenterNetHeads(nn.Module):
-    """``heatmap`` (C, bias -2.19 so every cell starts at 0.1), ``offset`` (2), ``size`` (2)."""
+    """``heatmap`` (C, bias -2.19 so every cell starts at 0.1), ``offset`` (2), ``size`` (2);
+    with ``num_keypoints = K > 0`` also ``keypoint_heatmap`` (K), ``keypoint_offset`` (2) and
+    ``keypoint_regression`` (2K, each keypoint's displacement from the centre cell)."""
 
-    def __init__(self, in_channels: int, num_classes: int, width: int = 64) -> None:
+    def __init__(self, in_channels: int, num_classes: int, width: int = 64,
+                 num_keypoints: int = 0) -> None:
         super().__init__()
         self.heatmap = _head(in_channels, width, num_classes, bias=-2.19)
         self.offset = _head(in_channels, width, 2)
         self.size = _head(in_channels, width, 2)
+        self.num_keypoints = num_keypoints
+        if num_keypoints:
+            self.keypoint_heatmap = _head(in_channels, width, num_keypoints, bias=-2.19)
+            self.keypoint_offset = _head(in_channels, width, 2)
+            self.keypoint_regression = _head(in_channels, width, 2 * num_keypoints)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        return {"heatmap": self.heatmap(x), "offset": self.offset(x), "size": self.size(x)}
+        out = {"heatmap": self.heatmap(x), "offset": self.offset(x), "size": self.size(x)}
+        if self.num_keypoints:
+            out |= {"keypoint_heatmap": self.keypoint_heatmap(x),
+                    "keypoint_offset": self.keypoint_offset(x),
+                    "keypoint_regression": self.keypoint_regression(x)}
+        return out
 
 
 def centernet_targets(targets: Sequence[dict[str, Tensor]], num_classes: int,
@@ -193,6 +218,54 @@ def centernet_targets(targets: Sequence[dict[str, Tensor]], num_classes: int,
             "index": torch.tensor(index, dtype=torch.long, device=device).view(-1, 4),
             "offset": torch.tensor(offset, dtype=torch.float32, device=device).view(-1, 2),
             "size": torch.tensor(size, dtype=torch.float32, device=device).view(-1, 2)}
+
+
+def keypoint_targets(targets: Sequence[dict[str, Tensor]], num_keypoints: int,
+                     map_size: tuple[int, int], stride: int, *, min_overlap: float = 0.7
+                     ) -> dict[str, Tensor]:
+    """The keypoint variant's ground truth from each target's ``keypoints [N, K, 3]``.
+
+    Returns:
+        ``heatmap [B, K, H, W]`` (a Gaussian per visible keypoint, the object's radius);
+        per object (in :func:`centernet_targets`' order) ``regression [M, 2K]`` (keypoint minus
+        centre cell, in cells) and ``regression_mask [M, 2K]`` (1 where visible); per visible
+        keypoint ``point_index [P, 4]`` ``(image, type, y, x)`` and ``point_offset [P, 2]``.
+    """
+    h, w = map_size
+    device = targets[0]["boxes"].device if targets else torch.device("cpu")
+    heatmap = torch.zeros(len(targets), num_keypoints, h, w)
+    regression, reg_mask, point_index, point_offset = [], [], [], []
+    for i, target in enumerate(targets):
+        boxes = target["boxes"].detach().to("cpu", torch.float64) / stride
+        points = target["keypoints"].detach().to("cpu", torch.float64)
+        for box, kps in zip(boxes.tolist(), points.tolist()):
+            bw, bh = box[2] - box[0], box[3] - box[1]
+            cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            ix, iy = min(max(int(math.floor(cx)), 0), w - 1), min(max(int(math.floor(cy)), 0),
+                                                                  h - 1)
+            radius = max(0, int(gaussian_radius(math.ceil(bh), math.ceil(bw), min_overlap)))
+            reg, mask = [], []
+            for j, (x, y, v) in enumerate(kps):
+                x, y = x / stride, y / stride
+                visible = v > 0 and 0 <= x < w and 0 <= y < h
+                reg += [x - ix, y - iy] if visible else [0.0, 0.0]
+                mask += [float(visible)] * 2
+                if visible:
+                    px, py = int(math.floor(x)), int(math.floor(y))
+                    draw_gaussian(heatmap[i, j], (px, py), radius)
+                    point_index.append((i, j, py, px))
+                    point_offset.append((x - px, y - py))
+            regression.append(reg)
+            reg_mask.append(mask)
+    k2 = 2 * num_keypoints
+    return {"heatmap": heatmap.to(device),
+            "regression": torch.tensor(regression, dtype=torch.float32,
+                                       device=device).view(-1, k2),
+            "regression_mask": torch.tensor(reg_mask, dtype=torch.float32,
+                                            device=device).view(-1, k2),
+            "point_index": torch.tensor(point_index, dtype=torch.long, device=device).view(-1, 4),
+            "point_offset": torch.tensor(point_offset, dtype=torch.float32,
+                                         device=device).view(-1, 2)}
 
 
 def decode_centers(heatmap: Tensor, offset: Tensor, size: Tensor, stride: int, k: int = 100
@@ -281,6 +354,81 @@ class CenterNet(Detector):
         return results
 
 
+class CenterNetKeypoints(CenterNet):
+    """CenterNet with per-keypoint heatmaps, offsets and centre displacements (Sec. 4.2).
+
+    Targets need ``keypoints [N, K, 3]`` in input pixels; detections carry ``keypoints``.
+    """
+
+    def compute_loss(self, out: dict[str, Tensor], targets: list[dict[str, Tensor]]
+                     ) -> dict[str, Tensor]:
+        """The box losses plus ``loss_keypoint_heatmap`` (focal), ``loss_keypoint_offset`` and
+        ``loss_keypoint_regression`` (L1, over visible keypoints)."""
+        for i, target in enumerate(targets):
+            if "keypoints" not in target:
+                raise InvalidArgumentError(
+                    f"targets[{i}] has no 'keypoints'; {type(self).__name__} trains on "
+                    f"Tensor[N, {self.heads.num_keypoints}, 3] (x, y, visibility) per image")
+        losses = super().compute_loss(out, targets)
+        size = tuple(out["heatmap"].shape[-2:])
+        boxes_t = centernet_targets(targets, self.num_classes - 1, size, self.stride,
+                                    min_overlap=self.config.min_overlap)
+        t = keypoint_targets(targets, self.heads.num_keypoints, size, self.stride,
+                             min_overlap=self.config.min_overlap)
+        image, _, ys, xs = boxes_t["index"].unbind(1)
+        reg = out["keypoint_regression"][image, :, ys, xs]  # (M, 2K)
+        mask = t["regression_mask"].to(reg)
+        loss_reg = ((reg - t["regression"].to(reg)).abs() * mask).sum() / mask.sum().clamp(min=1)
+        p_image, _, p_y, p_x = t["point_index"].unbind(1)
+        off = out["keypoint_offset"][p_image, :, p_y, p_x]
+        loss_off = (off - t["point_offset"].to(off)).abs().sum() / max(1, off.shape[0])
+        return {**losses,
+                "loss_keypoint_heatmap": centernet_focal_loss(
+                    out["keypoint_heatmap"], t["heatmap"].to(out["keypoint_heatmap"])),
+                "loss_keypoint_offset": loss_off, "loss_keypoint_regression": loss_reg}
+
+    def postprocess_detections(self, out: dict[str, Tensor],
+                               image_sizes: Sequence[tuple[int, int]]) -> list[Detections]:
+        cfg, stride, k = self.config, self.stride, self.heads.num_keypoints
+        boxes, scores, classes = decode_centers(out["heatmap"].sigmoid(), out["offset"],
+                                                out["size"], stride, cfg.max_detections)
+        b, _, h, w = out["heatmap"].shape
+        heat = out["heatmap"].sigmoid()
+        peaks = heat * (F.max_pool2d(heat, 3, 1, 1) == heat)
+        _, cell = peaks.reshape(b, -1).topk(min(cfg.max_detections, peaks[0].numel()))
+        kp_heat = out["keypoint_heatmap"].sigmoid()
+        kp_peaks = kp_heat * (F.max_pool2d(kp_heat, 3, 1, 1) == kp_heat)
+        results = []
+        for i, size in enumerate(image_sizes):
+            centre = cell[i] % (h * w)
+            cy, cx = (centre // w).to(heat.dtype), (centre % w).to(heat.dtype)
+            reg = out["keypoint_regression"][i].flatten(1)[:, centre].T.reshape(-1, k, 2)
+            points = torch.stack([cx[:, None] + reg[..., 0], cy[:, None] + reg[..., 1]], -1)
+            points = points * stride  # (D, K, 2) input pixels, regressed from the centre
+            box = boxes[i]
+            for j in range(k):
+                # Snap to the nearest confident peak of this keypoint's heatmap inside the box.
+                ys_j, xs_j = torch.nonzero(kp_peaks[i, j] > 0.1, as_tuple=True)
+                if ys_j.numel() == 0:
+                    continue
+                off = out["keypoint_offset"][i][:, ys_j, xs_j]
+                cand = torch.stack([xs_j + off[0], ys_j + off[1]], -1) * stride  # (P, 2)
+                x, y = cand[None, :, 0], cand[None, :, 1]
+                inside = ((x >= box[:, None, 0]) & (x <= box[:, None, 2])
+                          & (y >= box[:, None, 1]) & (y <= box[:, None, 3]))  # (D, P)
+                dist = (points[:, j, None] - cand[None]).norm(dim=-1)
+                dist = torch.where(inside, dist, torch.full_like(dist, float("inf")))
+                best, which = dist.min(1)
+                snap = torch.isfinite(best)
+                points[snap, j] = cand[which[snap]]
+            keypoints = torch.cat([points, torch.full_like(points[..., :1], 2.0)], -1)
+            clipped = clip_boxes_to_image(box, size)
+            ok = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
+            results.append(Detections(clipped[ok], scores[i][ok], classes[i][ok] + 1,
+                                      keypoints=keypoints[ok]))
+        return results
+
+
 _CONFIG_FIELDS = {f.name for f in dataclasses.fields(CenterNetConfig)}
 
 
@@ -316,15 +464,18 @@ def centernet(config: CenterNetConfig, *, num_classes: int = 81,
                            weights=weights_backbone, frozen_bn=weights_backbone is not None,
                            **dict(config.backbone_kwargs))
     neck = UpConvNeck(body.out_channels["c5"], config.up_channels)
-    heads = CenterNetHeads(neck.out_channels, num_classes - 1, config.head_channels)
+    heads = CenterNetHeads(neck.out_channels, num_classes - 1, config.head_channels,
+                           config.num_keypoints)
     transform = DetectionTransform(config.min_size, config.max_size, image_mean=image_mean,
                                    image_std=image_std, size_divisible=32)
-    return CenterNet(body, neck, heads, transform=transform, num_classes=num_classes,
-                     config=config)
+    cls = CenterNetKeypoints if config.num_keypoints else CenterNet
+    return cls(body, neck, heads, transform=transform, num_classes=num_classes, config=config)
 
 
 CENTERNET_RESNET18 = CenterNetConfig("resnet18", min_size=256, max_size=256)
 CENTERNET_RESNET50 = CenterNetConfig("resnet50")
+CENTERNET_KEYPOINTS_RESNET18 = CenterNetConfig("resnet18", num_keypoints=4, min_size=256,
+                                               max_size=256)
 
 
 @register_model(task="detection")
@@ -337,3 +488,10 @@ def centernet_resnet18(*, num_classes: int = 81, **kwargs) -> CenterNet:
 def centernet_resnet50(*, num_classes: int = 81, **kwargs) -> CenterNet:
     """CenterNet on ResNet-50, the paper's 512-pixel inputs."""
     return centernet(CENTERNET_RESNET50, num_classes=num_classes, **kwargs)
+
+
+@register_model(task="keypoint")
+def centernet_keypoints_resnet18(*, num_classes: int = 81, **kwargs) -> CenterNet:
+    """CenterNet keypoint variant on ResNet-18: boxes plus 4 keypoints (on the scenes, the
+    extreme points derived from the masks), 256-pixel inputs."""
+    return centernet(CENTERNET_KEYPOINTS_RESNET18, num_classes=num_classes, **kwargs)
