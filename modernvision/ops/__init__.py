@@ -3,6 +3,7 @@
 Boxes are ``(x1, y1, x2, y2)`` unless a function says otherwise; shapes are in the docstrings.
 """
 
+from modernvision.ops.anchor_kmeans import kmeans_anchors, mean_best_iou, shape_iou
 from modernvision.ops.anchors import AnchorGenerator, cell_anchors, grid_anchors
 from modernvision.ops.box_coder import BoxCoder
 from modernvision.ops.boxes import (
@@ -40,9 +41,12 @@ __all__ = [
     "generalized_box_iou",
     "grid_anchors",
     "hard_negative_mining",
+    "kmeans_anchors",
+    "mean_best_iou",
     "nms",
     "remove_small_boxes",
     "roi_align",
     "roi_pool",
+    "shape_iou",
     "validate_boxes",
 ]
