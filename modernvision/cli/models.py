@@ -35,7 +35,8 @@ def default_input(name: str) -> str:
         return "3x299x299"
     entry = get_entry(name)
     size = getattr(entry.builder, "default_image_size", 224)
-    return f"3x{size}x{size}"
+    channels = getattr(entry.builder, "default_in_channels", 3)
+    return f"{channels}x{size}x{size}"
 
 
 def _models(args: argparse.Namespace) -> int:

@@ -1,8 +1,21 @@
 """Reusable blocks: hand-written norms, dropout and pooling; conv-norm-act and factorised convs;
-LRN, Inception modules, residual blocks, squeeze-excitation, self-attention, stochastic depth."""
+LRN, Inception modules, residual blocks, squeeze-excitation, self-attention, stochastic depth;
+upsampling, transposed and dilated convolution (segmentation)."""
 
 from modernvision.layers.attention import MultiHeadSelfAttention
 from modernvision.layers.conv import ConvNormAct, Factorized5x5, FactorizedNxN
+from modernvision.layers.conv_transpose import (
+    ConvTranspose2d,
+    bilinear_kernel,
+    conv_transpose2d,
+    overlap_counts,
+)
+from modernvision.layers.dilated import (
+    DilatedConv2d,
+    dilate_kernel,
+    dilated_conv2d,
+    padding_tap_fraction,
+)
 from modernvision.layers.drop_path import DropPath, drop_path
 from modernvision.layers.dropout import Dropout, dropout
 from modernvision.layers.inception import InceptionModule, NaiveInceptionModule
@@ -34,8 +47,26 @@ from modernvision.layers.residual import (
     make_shortcut,
 )
 from modernvision.layers.squeeze_excite import SqueezeExcite
+from modernvision.layers.upsample import (
+    Upsample,
+    resize_labels,
+    upsample_bilinear,
+    upsample_nearest,
+)
 
 __all__ = [
+    "ConvTranspose2d",
+    "DilatedConv2d",
+    "Upsample",
+    "bilinear_kernel",
+    "conv_transpose2d",
+    "dilate_kernel",
+    "dilated_conv2d",
+    "overlap_counts",
+    "padding_tap_fraction",
+    "resize_labels",
+    "upsample_bilinear",
+    "upsample_nearest",
     "BasicBlock",
     "Bottleneck",
     "DropPath",

@@ -127,6 +127,11 @@ class BasicBlock(_ResidualBlock):
         stride: stride of the first 3x3.
         shortcut: see :func:`make_shortcut`.
         se_reduction: ratio ``r`` of an SE gate on the branch, or ``None``.
+        dilation: dilation of the second 3x3, and of the first unless ``first_dilation``
+            (DeepLab's atrous ResNet; torchvision's BasicBlock refuses dilation, ours allows it
+            for the CPU-sized ResNet-18 segmenters).
+        first_dilation: dilation of the first 3x3 (default ``dilation``), the rate before the
+            block, as torchvision's ``previous_dilation``.
     """
 
     expansion = 1
@@ -143,14 +148,18 @@ class BasicBlock(_ResidualBlock):
         stride_in_1x1: bool = False,
         se_reduction: int | None = None,
         norm_layer: NormLayer = nn.BatchNorm2d,
+        dilation: int = 1,
+        first_dilation: int | None = None,
     ) -> None:
         super().__init__()
         if groups != 1 or width_per_group != 64:
             raise ValueError("BasicBlock supports only groups=1 and width_per_group=64")
-        self.conv1 = nn.Conv2d(in_channels, channels, 3, stride, 1, bias=False)
+        d1 = dilation if first_dilation is None else first_dilation
+        self.conv1 = nn.Conv2d(in_channels, channels, 3, stride, d1, dilation=d1, bias=False)
         self.bn1 = norm_layer(channels)
         self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1, bias=False)
+        self.conv2 = nn.Conv2d(channels, channels, 3, 1, dilation, dilation=dilation,
+                               bias=False)
         self.bn2 = norm_layer(channels)
         self._add_shortcut(in_channels, channels, stride, shortcut, se_reduction, norm_layer)
 
@@ -175,6 +184,7 @@ class Bottleneck(_ResidualBlock):
             ``int(channels * width_per_group / 64) * groups`` channels.
         stride_in_1x1: stride on the first 1x1 as in the paper, instead of on the 3x3 (v1.5).
         se_reduction: ratio ``r`` of an SE gate on the branch, or ``None``.
+        dilation: dilation of the 3x3 (DeepLab's atrous ResNet, torchvision's ``dilation``).
     """
 
     expansion = 4
@@ -191,14 +201,20 @@ class Bottleneck(_ResidualBlock):
         stride_in_1x1: bool = False,
         se_reduction: int | None = None,
         norm_layer: NormLayer = nn.BatchNorm2d,
+        dilation: int = 1,
+        first_dilation: int | None = None,
     ) -> None:
         super().__init__()
+        # torchvision gives a block's 3x3 the rate before the block (previous_dilation) in the
+        # first block of a dilated stage, and the stage's rate after it.
+        dilation = dilation if first_dilation is None else first_dilation
         width = int(channels * (width_per_group / 64.0)) * groups
         out_channels = channels * self.expansion
         s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
         self.conv1 = nn.Conv2d(in_channels, width, 1, s1, bias=False)
         self.bn1 = norm_layer(width)
-        self.conv2 = nn.Conv2d(width, width, 3, s3, 1, groups=groups, bias=False)
+        self.conv2 = nn.Conv2d(width, width, 3, s3, dilation, dilation=dilation, groups=groups,
+                               bias=False)
         self.bn2 = norm_layer(width)
         self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
         self.bn3 = norm_layer(out_channels)

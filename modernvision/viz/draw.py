@@ -28,6 +28,7 @@ __all__ = [
     "draw_boxes",
     "draw_instances",
     "draw_masks",
+    "draw_semantic",
     "image_grid",
     "palette",
     "save_image",
@@ -227,6 +228,48 @@ def draw_instances(image: np.ndarray | torch.Tensor, *,
                 tags.append(" ".join(parts))
         out = draw_boxes(out, boxes, labels=tags, colors=colors, width=width)
     return out
+
+
+def draw_semantic(image: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor,
+                  class_names: Sequence[str], *, alpha: float = 0.5,
+                  ignore_index: int | None = 255, legend: bool = True,
+                  font_scale: float = 0.4) -> np.ndarray:
+    """A semantic label map blended over the image, one colour per class, with a legend.
+
+    Args:
+        image: the image ``[H, W(, 3)]``.
+        labels: ``[H, W]`` class indices (``ignore_index`` pixels are left unpainted).
+        class_names: names by class index (colours: :func:`palette` of their number).
+        alpha: opacity of the colours.
+        ignore_index: label of unlabelled pixels.
+        legend: append a column naming the classes present (with their colour and share of
+            the pixels) to the right of the image.
+    """
+    out = to_rgb_uint8(image)
+    lab = _as_array(labels, "labels")
+    if lab.shape != out.shape[:2]:
+        raise ValueError(f"labels must be [H, W] = {out.shape[:2]}, got {lab.shape}")
+    table = palette(len(class_names))
+    present = [int(v) for v in np.unique(lab) if v != ignore_index and 0 <= v < len(table)]
+    masks = np.stack([lab == v for v in present]) if present else np.zeros((0, *lab.shape))
+    out = draw_masks(out, masks, colors=[table[v] for v in present], alpha=alpha)
+    if not legend:
+        return out
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    rows = [(v, f"{class_names[v]} {100 * float((lab == v).mean()):.0f}%") for v in present]
+    (_, th), base = cv2.getTextSize("Ag", font, font_scale, 1)
+    line = th + base + 4
+    width = max([cv2.getTextSize(t, font, font_scale, 1)[0][0] for _, t in rows] + [40]) + 24
+    panel = np.full((max(out.shape[0], line * len(rows) + 4), width, 3), 255, np.uint8)
+    for k, (v, text) in enumerate(rows):
+        y = 2 + k * line
+        cv2.rectangle(panel, (4, y + 2), (4 + th, y + 2 + th), table[v], thickness=-1)
+        cv2.putText(panel, text, (10 + th, y + th + 1), font, font_scale, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+    canvas = np.full((panel.shape[0], out.shape[1] + width, 3), 255, np.uint8)
+    canvas[:out.shape[0], :out.shape[1]] = out
+    canvas[:, out.shape[1]:] = panel
+    return canvas
 
 
 def image_grid(images: Sequence[np.ndarray | torch.Tensor], *, ncols: int = 4, pad: int = 2,

@@ -70,3 +70,31 @@ def plot_confusion_matrix(cm: np.ndarray, classes: Sequence[str], path: str | Pa
     fig.savefig(path)
     plt.close(fig)
     return Path(path)
+
+
+def plot_overlap_counts(path: str | Path, *, size: int = 8) -> Path:
+    """The checkerboard effect: per-pixel kernel overlap counts when upsampling a ``size``
+    map by 2 with kernel 3 / stride 2 (uneven), kernel 4 / stride 2 and nearest resize + 3x3
+    convolution (even); :func:`modernvision.layers.overlap_counts`."""
+    from modernvision.layers.conv_transpose import overlap_counts
+
+    plt = _pyplot()
+    panels = [("transposed k3 s2", overlap_counts(size, kernel_size=3, stride=2)),
+              ("transposed k4 s2 (pad 1)", overlap_counts(size, kernel_size=4, stride=2,
+                                                          padding=1)),
+              ("resize x2 + 3x3 conv", overlap_counts(size, kernel_size=3, stride=2,
+                                                      resize_conv=True))]
+    vmax = max(float(c.max()) for _, c in panels)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.2), dpi=100)
+    for ax, (title, counts) in zip(axes, panels):
+        im = ax.imshow(counts.numpy(), cmap="magma", vmin=0, vmax=vmax)
+        inner = sorted({int(v) for v in counts[2:-2, 2:-2].flatten().tolist()})
+        ax.set_title(f"{title}\ninterior counts {inner}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(im, ax=axes, shrink=0.8, label="kernel taps per output pixel")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

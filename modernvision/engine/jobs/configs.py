@@ -345,3 +345,34 @@ def read_config_json(path: str | Path) -> dict:
         raise BadFileError(f"run config {path} is not a run config (expected a JSON object "
                            "with 'model')")
     return raw
+
+
+@dataclass
+class SemanticConfig(RunConfig):
+    """A semantic segmenter (per-pixel classes) trained with cross entropy on label maps."""
+
+    job: ClassVar[str] = "semantic"
+
+    data: str = opt("scenes:scenes", "scenes:DIR (`modernvision data make-scenes`): trains on "
+                    "its semantic label maps (train split; val and test for evaluation)")
+    epochs: int = opt(20, "epochs to train")
+    batch_size: int = opt(8, "global batch size (split across processes under torchrun)")
+    lr: float = opt(0.01, "base learning rate")
+    optimizer: str = opt("momentum", "sgd | momentum | nesterov | rmsprop | adam | adamw")
+    weight_decay: float = opt(1e-4, "weight decay (decoupled for adamw)")
+    image_size: int | None = opt(None, "resize images (bilinear) and label maps (nearest) to "
+                                 "this side (default: native size)")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.data_spec.kind != "scenes":
+            raise InvalidArgumentError(
+                f"--data {self.data!r}: a semantic segmenter trains on scenes:DIR "
+                "(`modernvision data make-scenes --out DIR`)")
+        if self.image_size is not None and not _positive_int(self.image_size):
+            raise InvalidArgumentError(f"--image-size must be a positive integer, got "
+                                       f"{self.image_size!r}")
+
+
+CONFIGS["semantic"] = SemanticConfig
+TASK_JOBS["semantic"] = "semantic"

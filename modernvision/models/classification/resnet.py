@@ -26,6 +26,9 @@ Departures from the paper:
       each branch's last BN weight (Goyal et al., 2017).
     * Module names follow torchvision (``conv1``, ``layer1``, ``fc``), so its ResNet state
       dicts load without a converter.
+    * ``replace_stride_with_dilation=(False, True, True)`` (torchvision's keyword): the stride
+      of ``layer3`` / ``layer4`` becomes a dilation of their 3x3s, so the last map stays at
+      stride 8 (DeepLab, arXiv:1606.00915; ``feature_info`` strides follow).
 
 Stages (``feature_info``): ``c1`` the stem's convolution output (stride 2), ``c2``..``c5`` the
 outputs of ``layer1``..``layer4`` (strides 4, 8, 16, 32). With ``small_input`` the same names
@@ -118,6 +121,8 @@ class ResNet(Classifier):
         small_input: the CIFAR stem for 28x28 / 32x32 images (see the module docstring).
         zero_init_residual: start every residual branch's last BN weight at zero.
         norm_layer: normalisation constructor.
+        replace_stride_with_dilation: for ``layer2``..``layer4``, replace the stage's stride 2
+            by dilating its 3x3s (torchvision's keyword; DeepLab's output stride 8 or 16).
         **overrides: fields of ``config`` to replace (e.g. ``stride_in_1x1=True``).
     """
 
@@ -130,9 +135,14 @@ class ResNet(Classifier):
         small_input: bool = False,
         zero_init_residual: bool = False,
         norm_layer: type[nn.Module] = nn.BatchNorm2d,
+        replace_stride_with_dilation: tuple[bool, bool, bool] = (False, False, False),
         **overrides,
     ) -> None:
         super().__init__()
+        dilate = tuple(bool(v) for v in replace_stride_with_dilation)
+        if len(dilate) != 3:
+            raise ValueError(f"replace_stride_with_dilation must be three booleans (layer2.."
+                             f"layer4), got {replace_stride_with_dilation!r}")
         config = apply_overrides(config, overrides, model=type(self).__name__)
         self.config = config
         self.num_classes = num_classes
@@ -152,8 +162,12 @@ class ResNet(Classifier):
         channels, stride = stem, 1 if small_input else 2
         self.feature_info = [FeatureInfo("c1", stem, stride)]
         stride *= 1 if small_input else 2
+        dilation = 1
         for i, (depth, width) in enumerate(zip(config.depths, config.widths)):
             first_stride = 1 if i == 0 else 2
+            previous_dilation = dilation
+            if i > 0 and dilate[i - 1]:
+                dilation, first_stride = dilation * first_stride, 1
             blocks = []
             for j in range(depth):
                 blocks.append(
@@ -167,6 +181,8 @@ class ResNet(Classifier):
                         stride_in_1x1=config.stride_in_1x1,
                         se_reduction=config.se_reduction,
                         norm_layer=norm_layer,
+                        dilation=dilation,
+                        first_dilation=previous_dilation if j == 0 else None,
                     )
                 )
                 channels = width * block.expansion
