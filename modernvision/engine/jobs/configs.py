@@ -376,3 +376,46 @@ class SemanticConfig(RunConfig):
 
 CONFIGS["semantic"] = SemanticConfig
 TASK_JOBS["semantic"] = "semantic"
+
+
+# -- instance and panoptic segmentation (Mask R-CNN, Panoptic FPN) ---------------------------
+
+
+@dataclass
+class InstanceConfig(DetectionConfig):
+    """An instance segmenter (boxes and masks: Mask R-CNN) trained on a detection data set
+    whose objects have masks (scenes, or COCO with segmentations)."""
+
+    job: ClassVar[str] = "instance"
+
+    def validate(self) -> None:
+        super().validate()
+        if self.data_spec.kind not in ("scenes", "coco"):
+            raise InvalidArgumentError(
+                f"--data {self.data!r}: an instance segmenter needs masks: scenes:DIR or "
+                "coco:IMAGES,ANNOTATIONS.json with segmentations")
+
+
+@dataclass
+class PanopticConfig(InstanceConfig):
+    """A panoptic segmenter (things and stuff: Panoptic FPN) trained on scenes, whose
+    semantic maps give the stuff and whose COCO panoptic files give the ground truth."""
+
+    job: ClassVar[str] = "panoptic"
+
+    def validate(self) -> None:
+        super().validate()
+        if self.data_spec.kind != "scenes":
+            raise InvalidArgumentError(
+                f"--data {self.data!r}: a panoptic segmenter trains on scenes:DIR (semantic "
+                "maps and COCO panoptic ground truth; `modernvision data make-scenes`)")
+        if self.augmentation == "ssd":
+            raise InvalidArgumentError(
+                "--augmentation ssd crops and zooms the images but not their semantic maps; "
+                "use none or photometric for a panoptic model")
+
+
+CONFIGS["instance"] = InstanceConfig
+CONFIGS["panoptic"] = PanopticConfig
+TASK_JOBS["instance"] = "instance"
+TASK_JOBS["panoptic"] = "panoptic"

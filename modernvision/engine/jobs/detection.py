@@ -220,7 +220,7 @@ class DetectionJob(Job):
 
     def predict(self, run: LoadedRun, paths: list[Path], options: dict) -> list[dict]:
         from modernvision.data.io import read_image
-        from modernvision.viz.draw import draw_instances, save_image
+        from modernvision.viz.draw import save_image
 
         thresh = options.get("score_thresh", 0.5)
         if not 0 <= thresh <= 1:
@@ -244,8 +244,14 @@ class DetectionJob(Job):
             text = f"{path}: {len(objects)} object{'' if len(objects) == 1 else 's'}" + "".join(
                 f"; {o['label']} {o['score']:.2f} {o['box']}" for o in objects)
             if out is not None:
-                drawn = draw_instances(rgb, boxes=boxes, labels=labels, scores=scores,
-                                       class_names=names)
-                save_image(drawn, out / f"{path.stem}.png")
+                save_image(self.draw_prediction(rgb, det[keep].to("cpu"), names),
+                           out / f"{path.stem}.png")
             results.append({"image": str(path), "objects": objects, "text": text})
         return results
+
+    def draw_prediction(self, rgb: np.ndarray, det: Any, names: dict[int, str]) -> np.ndarray:
+        """The image ``predict --out`` writes: the kept detections' boxes with labels."""
+        from modernvision.viz.draw import draw_instances
+
+        return draw_instances(rgb, boxes=det.boxes, labels=det.labels, scores=det.scores,
+                              class_names=names)

@@ -45,6 +45,7 @@ class Detections:
         masks: ``Tensor[N, 1, H, W]`` per-pixel probabilities over the input image (instance
             segmentation), or ``None``.
         keypoints: ``Tensor[N, K, 3]`` ``(x, y, visibility)`` in input pixels, or ``None``.
+        keypoint_scores: ``Tensor[N, K]`` the heatmap score of each keypoint, or ``None``.
     """
 
     boxes: Tensor
@@ -52,6 +53,7 @@ class Detections:
     labels: Tensor
     masks: Tensor | None = None
     keypoints: Tensor | None = None
+    keypoint_scores: Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])

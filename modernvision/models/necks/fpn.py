@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from modernvision._errors import InvalidArgumentError
-from modernvision.ops import roi_align
+from modernvision.ops import roi_align, roi_pool
 
 __all__ = [
     "ConvP6P7",
@@ -55,6 +55,7 @@ __all__ = [
     "FeaturePyramidNetwork",
     "MaxPoolP6",
     "MultiScaleRoIAlign",
+    "MultiScaleRoIPool",
     "fpn_level",
 ]
 
@@ -291,7 +292,7 @@ class MultiScaleRoIAlign(nn.Module):
         largest = (max(s[0] for s in image_sizes), max(s[1] for s in image_sizes))
         scales = [self.level_scale(m, largest) for m in maps]
         if len(maps) == 1:
-            return roi_align(maps[0], rois, self.output_size, scales[0], self.sampling_ratio)
+            return self.pool(maps[0], rois, scales[0])
         # Levels are named by their stride: scale 2^-k is level k.
         k_min, k_max = int(-math.log2(scales[0])), int(-math.log2(scales[-1]))
         levels = fpn_level(rois[:, 1:], k_min, k_max, canonical_scale=self.canonical_scale,
@@ -299,9 +300,21 @@ class MultiScaleRoIAlign(nn.Module):
         out = maps[0].new_zeros((rois.shape[0], maps[0].shape[1], *self.output_size))
         for level, (fmap, scale) in enumerate(zip(maps, scales)):
             index = torch.where(levels == level)[0]
-            pooled = roi_align(fmap, rois[index], self.output_size, scale, self.sampling_ratio)
-            out[index] = pooled.to(out.dtype)
+            out[index] = self.pool(fmap, rois[index], scale).to(out.dtype)
         return out
+
+    def pool(self, feature: Tensor, rois: Tensor, scale: float) -> Tensor:
+        """Pool ``rois`` (``Tensor[K, 5]``) from one level: RoIAlign."""
+        return roi_align(feature, rois, self.output_size, scale, self.sampling_ratio)
+
+
+class MultiScaleRoIPool(MultiScaleRoIAlign):
+    """:class:`MultiScaleRoIAlign` with Fast R-CNN's RoI max pooling (quantised bins) instead of
+    RoIAlign -- the baseline Mask R-CNN's Table 2c compares RoIAlign with;
+    ``sampling_ratio`` is unused."""
+
+    def pool(self, feature: Tensor, rois: Tensor, scale: float) -> Tensor:
+        return roi_pool(feature, rois, self.output_size, scale)
 
 
 def _to_rois(boxes: list[Tensor]) -> Tensor:
