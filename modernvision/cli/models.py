@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def default_input(name: str) -> str:
     from modernvision.models import get_entry
 
-    if name == "compact_cnn":
+    if name in ("compact_cnn", "embedding_net"):  # built for 28 px grey images
         return "1x28x28"
     if name == "inception_v3":
         return "3x299x299"

@@ -52,6 +52,11 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return _atomic_write(path, lambda f: f.write(text.encode()))
 
 
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically: readers see the old or the new file."""
+    return _atomic_write(path, lambda f: f.write(data))
+
+
 def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> dict:
     """Load and validate a checkpoint written by the Trainer."""
     path = Path(path)

@@ -419,3 +419,102 @@ CONFIGS["instance"] = InstanceConfig
 CONFIGS["panoptic"] = PanopticConfig
 TASK_JOBS["instance"] = "instance"
 TASK_JOBS["panoptic"] = "panoptic"
+
+# ---------------------------------------------------------------------------------------------
+# Embedding (metric learning)
+
+
+def parse_classes(spec: str) -> list[int]:
+    """``--classes``: class indices such as ``0-4`` or ``0,2,4,6,8`` (ranges inclusive)."""
+    out: list[int] = []
+    try:
+        for part in str(spec).split(","):
+            lo, sep, hi = part.strip().partition("-")
+            out.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+    except ValueError:
+        out = []
+    if not out or any(c < 0 for c in out) or len(set(out)) != len(out):
+        raise InvalidArgumentError(f"--classes must be distinct class indices such as 0-4 or "
+                                   f"0,2,4 , got {spec!r}")
+    return sorted(out)
+
+
+#: ``--loss`` of embedding runs and their default margins (on unit-length embeddings).
+EMBEDDING_LOSSES = {"triplet": 0.2, "contrastive": 1.0, "cross_entropy": None}
+#: ``--mining`` of triplet runs.
+EMBEDDING_MINING = ("semihard", "hard", "all", "easy", "batch_hard", "random")
+
+
+@dataclass
+class EmbeddingConfig(RunConfig):
+    """An embedding network (unit-length vectors whose distances mean identity) trained with a
+    metric-learning loss on some classes, tested by retrieval on the classes held out (unseen
+    identities)."""
+
+    job: ClassVar[str] = "embedding"
+
+    model: str = opt("embedding_net", "an embedding model (`modernvision models --task "
+                     "embedding`)")
+    batch_size: int = opt(32, "groups per batch (P); each group is --k images of one class, "
+                          "so a batch holds P x K images")
+    k: int = opt(4, "images of one class per group (K of P x K batches)")
+    classes: str = opt("0-4", "training classes (identities), e.g. 0-4 or 0,2,4; the other "
+                       "classes are held out, and the test retrieval runs on them only")
+    loss: str = opt("triplet", "triplet | contrastive | cross_entropy (a softmax classifier "
+                    "over the training classes; its penultimate features are the embedding)")
+    mining: str = opt("semihard", "triplets mined in each batch: semihard | hard | all | easy "
+                      "| batch_hard | random")
+    margin: float | None = opt(None, "the loss's margin (default: 0.2 triplet, 1.0 "
+                               "contrastive)")
+    embedding_dim: int = opt(64, "embedding size")
+    backbone: str = opt("compact_cnn", "the headless zoo backbone of embedding_net")
+    augment: bool = opt(True, "label-preserving augmentation (no flips for digits)")
+    image_size: int | None = opt(None, "resize images to this side (default: native size)")
+    channels: int = opt(1, "input channels: 1 (grey) or 3 (grey repeated)")
+    test_split: str = opt("test", "images of the held-out classes to retrieve among: test "
+                          "(their test split) or all (every split: none was seen in training)")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.data_spec.kind != "builtin":
+            raise InvalidArgumentError(
+                f"--data {self.data!r}: embedding runs train on a built-in data set "
+                "(`modernvision data list`); their classes stand in for identities")
+        from modernvision.data.datasets import DATASETS
+
+        if self.data not in DATASETS:
+            from modernvision._errors import unknown_name
+
+            raise unknown_name("dataset", self.data, DATASETS)
+        parse_classes(self.classes)
+        if self.loss not in EMBEDDING_LOSSES:
+            raise InvalidArgumentError(f"--loss must be one of {', '.join(EMBEDDING_LOSSES)}, "
+                                       f"got {self.loss!r}")
+        if self.mining not in EMBEDDING_MINING:
+            raise InvalidArgumentError(f"--mining must be one of {', '.join(EMBEDDING_MINING)}"
+                                       f", got {self.mining!r}")
+        if self.margin is not None and not self.margin > 0:
+            raise InvalidArgumentError(f"--margin must be > 0, got {self.margin}")
+        for name in ("k", "embedding_dim"):
+            if not _positive_int(getattr(self, name)):
+                raise InvalidArgumentError(f"{flag(name)} must be a positive integer, got "
+                                           f"{getattr(self, name)!r}")
+        if self.k < 2 and self.loss != "cross_entropy":
+            raise InvalidArgumentError(f"--k must be >= 2 for --loss {self.loss} (a group "
+                                       "needs a positive pair), got 1")
+        if self.image_size is not None and not _positive_int(self.image_size):
+            raise InvalidArgumentError(f"--image-size must be a positive integer, got "
+                                       f"{self.image_size!r}")
+        if self.channels not in (1, 3):
+            raise InvalidArgumentError(f"--channels must be 1 or 3, got {self.channels}")
+        if self.test_split not in ("test", "all"):
+            raise InvalidArgumentError(f"--test-split must be test or all, got "
+                                       f"{self.test_split!r}")
+
+    @property
+    def resolved_margin(self) -> float | None:
+        return self.margin if self.margin is not None else EMBEDDING_LOSSES[self.loss]
+
+
+CONFIGS["embedding"] = EmbeddingConfig
+TASK_JOBS["embedding"] = "embedding"
