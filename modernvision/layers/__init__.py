@@ -1,10 +1,17 @@
 """Reusable blocks: hand-written norms, dropout and pooling; conv-norm-act and factorised convs;
-LRN, Inception modules, residual blocks, squeeze-excitation, self-attention, stochastic depth."""
+LRN, Inception modules, residual blocks, squeeze-excitation, stochastic depth; one-hot and
+embeddings, RNN / LSTM / GRU, multi-head attention, positional encodings."""
 
-from modernvision.layers.attention import MultiHeadSelfAttention
+from modernvision.layers.attention import (
+    MultiheadAttention,
+    MultiHeadSelfAttention,
+    causal_mask,
+    scaled_dot_product_attention,
+)
 from modernvision.layers.conv import ConvNormAct, Factorized5x5, FactorizedNxN
 from modernvision.layers.drop_path import DropPath, drop_path
 from modernvision.layers.dropout import Dropout, dropout
+from modernvision.layers.embedding import Embedding, one_hot
 from modernvision.layers.inception import InceptionModule, NaiveInceptionModule
 from modernvision.layers.lrn import LocalResponseNorm, local_response_norm
 from modernvision.layers.norms import (
@@ -26,6 +33,12 @@ from modernvision.layers.pooling import (
     global_max_pool2d,
     max_pool2d,
 )
+from modernvision.layers.positional import (
+    LearnedPositionalEncoding,
+    SinusoidalPositionalEncoding,
+    sinusoidal_2d,
+    sinusoidal_positional_encoding,
+)
 from modernvision.layers.residual import (
     BasicBlock,
     Bottleneck,
@@ -33,9 +46,22 @@ from modernvision.layers.residual import (
     ZeroPadShortcut,
     make_shortcut,
 )
+from modernvision.layers.rnn import GRU, LSTM, RNN
 from modernvision.layers.squeeze_excite import SqueezeExcite
 
 __all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "Embedding",
+    "LearnedPositionalEncoding",
+    "MultiheadAttention",
+    "SinusoidalPositionalEncoding",
+    "causal_mask",
+    "one_hot",
+    "scaled_dot_product_attention",
+    "sinusoidal_2d",
+    "sinusoidal_positional_encoding",
     "BasicBlock",
     "Bottleneck",
     "DropPath",
