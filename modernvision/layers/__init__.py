@@ -1,8 +1,14 @@
 """Reusable blocks: hand-written norms, dropout and pooling; conv-norm-act and factorised convs;
-LRN, Inception modules, residual blocks, squeeze-excitation, self-attention, stochastic depth;
-upsampling, transposed and dilated convolution (segmentation)."""
+LRN, Inception modules, residual blocks, squeeze-excitation, stochastic depth; one-hot and
+embeddings, RNN / LSTM / GRU, multi-head attention, positional encodings; upsampling, transposed
+and dilated convolution (segmentation)."""
 
-from modernvision.layers.attention import MultiHeadSelfAttention
+from modernvision.layers.attention import (
+    MultiheadAttention,
+    MultiHeadSelfAttention,
+    causal_mask,
+    scaled_dot_product_attention,
+)
 from modernvision.layers.conv import ConvNormAct, Factorized5x5, FactorizedNxN
 from modernvision.layers.conv_transpose import (
     ConvTranspose2d,
@@ -18,6 +24,7 @@ from modernvision.layers.dilated import (
 )
 from modernvision.layers.drop_path import DropPath, drop_path
 from modernvision.layers.dropout import Dropout, dropout
+from modernvision.layers.embedding import Embedding, one_hot
 from modernvision.layers.inception import InceptionModule, NaiveInceptionModule
 from modernvision.layers.lrn import LocalResponseNorm, local_response_norm
 from modernvision.layers.norms import (
@@ -39,6 +46,12 @@ from modernvision.layers.pooling import (
     global_max_pool2d,
     max_pool2d,
 )
+from modernvision.layers.positional import (
+    LearnedPositionalEncoding,
+    SinusoidalPositionalEncoding,
+    sinusoidal_2d,
+    sinusoidal_positional_encoding,
+)
 from modernvision.layers.residual import (
     BasicBlock,
     Bottleneck,
@@ -46,6 +59,7 @@ from modernvision.layers.residual import (
     ZeroPadShortcut,
     make_shortcut,
 )
+from modernvision.layers.rnn import GRU, LSTM, RNN
 from modernvision.layers.squeeze_excite import SqueezeExcite
 from modernvision.layers.upsample import (
     Upsample,
@@ -67,6 +81,18 @@ __all__ = [
     "resize_labels",
     "upsample_bilinear",
     "upsample_nearest",
+    "GRU",
+    "LSTM",
+    "RNN",
+    "Embedding",
+    "LearnedPositionalEncoding",
+    "MultiheadAttention",
+    "SinusoidalPositionalEncoding",
+    "causal_mask",
+    "one_hot",
+    "scaled_dot_product_attention",
+    "sinusoidal_2d",
+    "sinusoidal_positional_encoding",
     "BasicBlock",
     "Bottleneck",
     "DropPath",

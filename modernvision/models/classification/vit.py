@@ -25,7 +25,9 @@ Departures from the paper:
     * Initialisation as torchvision: truncated-normal patch projection (std ``sqrt(1/fan_in)``),
       N(0, 0.02) position embeddings, zero class token, Xavier-uniform QKV and MLP weights,
       zero head.
-    * Attention runs through ``F.scaled_dot_product_attention`` (fused kernels where available).
+    * Attention is :class:`~modernvision.layers.MultiheadAttention` (written out, eq. 1 of
+      arXiv:1706.03762); without attention weights it runs through
+      ``F.scaled_dot_product_attention`` (fused kernels where available).
     * Module names are ours; :func:`convert_torchvision_vit` maps torchvision's state dict.
 
 Stages (``feature_info``): a single-scale map -- the final LayerNorm's patch tokens reshaped to
@@ -225,9 +227,9 @@ class VisionTransformer(Classifier):
         nn.init.trunc_normal_(self.patch_embed.weight, std=math.sqrt(1 / fan_in))
         nn.init.zeros_(self.patch_embed.bias)
         for block in self.blocks:
-            nn.init.xavier_uniform_(block.attn.qkv.weight)
-            nn.init.zeros_(block.attn.qkv.bias)
-            nn.init.zeros_(block.attn.proj.bias)
+            nn.init.xavier_uniform_(block.attn.in_proj_weight)
+            nn.init.zeros_(block.attn.in_proj_bias)
+            nn.init.zeros_(block.attn.out_proj.bias)
             for fc in (block.mlp.fc1, block.mlp.fc2):
                 nn.init.xavier_uniform_(fc.weight)
                 nn.init.normal_(fc.bias, std=1e-6)
@@ -289,8 +291,9 @@ class VisionTransformer(Classifier):
 def convert_torchvision_vit(state_dict: StateDict) -> StateDict:
     """Rename a torchvision ``vit_*`` state dict to :class:`VisionTransformer`'s names.
 
-    ``self_attention.in_proj_weight`` holds Q, K and V stacked by rows, which is exactly the
-    packed ``attn.qkv`` layout, so it is copied unchanged.
+    The attention is :class:`~modernvision.layers.MultiheadAttention`, which has
+    ``nn.MultiheadAttention``'s keys (``in_proj_weight``, ``in_proj_bias``, ``out_proj``), so
+    ``self_attention.*`` is only renamed ``attn.*``.
     """
     fixed = {
         "conv_proj.weight": "patch_embed.weight",
@@ -307,9 +310,7 @@ def convert_torchvision_vit(state_dict: StateDict) -> StateDict:
     block_parts = {
         "ln_1": "norm1",
         "ln_2": "norm2",
-        "self_attention.in_proj_weight": "attn.qkv.weight",
-        "self_attention.in_proj_bias": "attn.qkv.bias",
-        "self_attention.out_proj": "attn.proj",
+        "self_attention": "attn",
         "mlp.0": "mlp.fc1",
         "mlp.3": "mlp.fc2",
         "mlp.linear_1": "mlp.fc1",  # torchvision's pre-0.13 names
