@@ -125,8 +125,8 @@ BAD_CASES = [
     ("missing field", lambda d: d["annotations"][0].pop("bbox"),
      "instances.json: annotation id 17 (image 3): missing required field 'bbox'"),
     ("outside", lambda d: d["annotations"][0].update(bbox=[50.0, 2.0, 20.0, 10.0]),
-     "instances.json: annotation id 17 (image 3, 'a.png'): bbox (x1, y1, x2, y2) = (50.0, 2.0, 70.0, "
-     "12.0) extends outside the 64x48 image"),
+     "instances.json: annotation id 17 (image 3, 'a.png'): bbox (x1, y1, x2, y2) = "
+     "(50.0, 2.0, 70.0, 12.0) extends outside the 64x48 image"),
     ("negative size", lambda d: d["annotations"][1].update(bbox=[40.0, 10.0, -2.0, 10.0]),
      "instances.json: annotation id 18 (image 3, 'a.png'): bbox has non-positive size"),
     ("unknown category", lambda d: d["annotations"][3].update(category_id=9),
