@@ -61,11 +61,13 @@ def test_train_reports_coco_ap_every_epoch_and_on_the_test_split(run, capsys):
 
 def test_train_prints_ap_and_ap50(scenes, tmp_path, capsys):
     assert main(["train", *MODEL, "--data", f"scenes:{scenes}", "--run-dir",
-                 str(tmp_path / "r"), "--train-subset", "2", "--eval-subset", "1",
-                 *FAST]) == 0
+                 str(tmp_path / "r"), "--train-subset", "2", "--eval-subset", "2",
+                 "--val-subset", "1", *FAST]) == 0
     out = capsys.readouterr().out
     assert "val_AP " in out and "val_AP50 " in out  # the epoch line
-    assert "test AP " in out and "AP50 " in out and "on 1 images" in out
+    assert "test AP " in out and "AP50 " in out and "on 2 images" in out
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert (cfg["train_subset"], cfg["val_subset"], cfg["eval_subset"]) == (2, 1, 2)
 
 
 def test_eval_prints_the_12_coco_numbers_and_the_image_count(run, capsys):

@@ -17,7 +17,8 @@ SMALL = dict(min_size=128, max_size=224, rpn_pre_nms_top_n_test=150, rpn_post_nm
              rpn_pre_nms_top_n_train=150, rpn_post_nms_top_n_train=60,
              rpn_batch_size_per_image=64, box_batch_size_per_image=64)
 CPU_VARIANTS = ["fasterrcnn_resnet18_fpn", "fasterrcnn_resnet18_c4",
-                "fasterrcnn_resnet18_pyramid", "fasterrcnn_mobilenet_v2_fpn"]
+                "fasterrcnn_resnet18_pyramid", "fasterrcnn_mobilenet_v2_fpn",
+                "fasterrcnn_mobilenet_v2_050_fpn"]
 
 
 def _photo(name: str) -> torch.Tensor:

@@ -279,6 +279,8 @@ class DetectionConfig(RunConfig):
                             "not survive it")
     trainable_layers: int | None = opt(None, "backbone stages that train, 0-5, as torchvision's "
                                        "trainable_backbone_layers (default: the model's own)")
+    val_subset: int | None = opt(None, "validate every epoch on the first N val images only "
+                                 "(default: --eval-subset)")
 
     def validate(self) -> None:
         super().validate()
@@ -293,6 +295,9 @@ class DetectionConfig(RunConfig):
                 raise InvalidArgumentError(f"{flag(name)} must be a positive integer, got "
                                            f"{value!r}")
         self.multiscale_sizes()  # parses, raising on a malformed list
+        if self.val_subset is not None and not _positive_int(self.val_subset):
+            raise InvalidArgumentError(f"--val-subset must be a positive integer (or left out), "
+                                       f"got {self.val_subset!r}")
         if self.augmentation not in ("none", "photometric", "ssd"):
             raise InvalidArgumentError(f"--augmentation must be none, photometric or ssd, got "
                                        f"{self.augmentation!r}")

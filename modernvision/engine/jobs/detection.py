@@ -164,8 +164,9 @@ class DetectionJob(Job):
         evals = {}
         for s in ("val", "test"):
             records, folder = splits[s]
-            if cfg.eval_subset is not None:
-                records = _take(records, records.images[:cfg.eval_subset])
+            subset = cfg.val_subset if s == "val" and cfg.val_subset else cfg.eval_subset
+            if subset is not None:
+                records = _take(records, records.images[:subset])
             evals[s] = _instance_dataset(records, folder, train=False, cfg=cfg,
                                          masks=self.with_masks)
         things = _things(train_records)

@@ -74,6 +74,7 @@ __all__ = [
     "FasterRCNNConfig",
     "convert_torchvision_faster_rcnn",
     "faster_rcnn",
+    "fasterrcnn_mobilenet_v2_050_fpn",
     "fasterrcnn_mobilenet_v2_fpn",
     "fasterrcnn_resnet18_c4",
     "fasterrcnn_resnet18_fpn",
@@ -335,6 +336,9 @@ RESNET18_PYRAMID = FasterRCNNConfig(
 MOBILENET_V2_FPN = FasterRCNNConfig(
     "mobilenet_v2", levels=("c3", "c4", "c5"), fpn_channels=128, representation_size=512,
     anchor_sizes=((16,), (32,), (64,), (128,)), **_CPU)
+MOBILENET_V2_050_FPN = dataclasses.replace(
+    MOBILENET_V2_FPN, fpn_channels=64, representation_size=256,
+    backbone_kwargs=(("width_mult", 0.5),))
 
 
 @register_model(task="detection", torchvision="fasterrcnn_resnet50_fpn",
@@ -372,3 +376,10 @@ def fasterrcnn_resnet18_pyramid(*, num_classes: int = 91, **kwargs) -> FasterRCN
 def fasterrcnn_mobilenet_v2_fpn(*, num_classes: int = 91, **kwargs) -> FasterRCNN:
     """CPU-sized FPN on MobileNetV2's C3-C5 (strides 8-32, plus P6)."""
     return faster_rcnn(MOBILENET_V2_FPN, num_classes=num_classes, **kwargs)
+
+
+@register_model(task="detection")
+def fasterrcnn_mobilenet_v2_050_fpn(*, num_classes: int = 91, **kwargs) -> FasterRCNN:
+    """The smallest CPU variant (1.8 M parameters with 21 classes): MobileNetV2 x0.5, a
+    64-channel FPN and a 256-d head; the demo's detector."""
+    return faster_rcnn(MOBILENET_V2_050_FPN, num_classes=num_classes, **kwargs)
