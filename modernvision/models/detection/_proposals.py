@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +132,7 @@ class ProposalProvider:
         tmp.replace(path)
 
 
+@dataclass
 class ProposalBatch(ImageBatch):
     """An :class:`ImageBatch` with each image's proposals in batch coordinates.
 
@@ -138,10 +140,7 @@ class ProposalBatch(ImageBatch):
         proposals: per image, ``Tensor[N_i, 4]`` xyxy in ``tensors``' pixels.
     """
 
-    def __init__(self, tensors: Tensor, image_sizes: list[tuple[int, int]],
-                 proposals: list[Tensor]) -> None:
-        super().__init__(tensors, image_sizes)
-        self.proposals = proposals
+    proposals: list[Tensor] = field(default_factory=list)
 
 
 class ProposalDetector(Detector):
