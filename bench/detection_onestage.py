@@ -68,7 +68,7 @@ def speed(data: str, specs: list[str], n: int, batch: int, repeats: int) -> None
     times: dict[str, list[float]] = {name: [] for name, _ in models}
     boxes: dict[str, float] = {}
     with torch.no_grad():
-        for name, model in models:  # warm-up
+        for _, model in models:  # warm-up
             model(images[:batch])
         for _ in range(repeats):
             for name, model in models:
