@@ -177,6 +177,16 @@ def test_fixed_size_transform():
         DetectionTransform(64, 64, fixed_size=(64,))
 
 
+def test_vgg16_classifier_convs_load_by_name():
+    torch.manual_seed(0)
+    vgg = create("vgg16", num_classes=0)
+    model = create("ssd300_vgg16", num_classes=3)
+    model.backbone.load_vgg16_convs(vgg.state_dict())
+    assert torch.equal(model.backbone.features.conv1_1.conv.weight,
+                       vgg.features.conv1_1.conv.weight)
+    assert torch.equal(model.backbone.extra[0].conv5_3.conv.bias, vgg.features.conv5_3.conv.bias)
+
+
 def test_builder_keywords_and_errors():
     assert {"ssd300_vgg16", "ssd256_resnet18"} <= set(list_models("detection"))
     with pytest.raises(TypeError, match="unexpected keyword argument"):

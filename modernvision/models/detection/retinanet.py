@@ -39,7 +39,7 @@ Departures from the paper (torchvision's, unless said otherwise):
       outputs for ``num_classes - 1`` object classes, as in torchvision.
     * ``cls_loss="bce"`` (ours) trains with plain binary cross-entropy (``gamma = 0``, no
       alpha), the paper's baseline for the class-imbalance claim (Table 1a).
-    * The CPU-sized variants (ResNet-18) are ours: 128-channel FPN and heads, anchors
+    * The CPU-sized variant (ResNet-18) is ours: 64-channel FPN and subnets, anchors
       ``16..256`` (x 3 scales) and 256-pixel images, for the composited scenes of
       :mod:`modernvision.data`.
 """
@@ -470,7 +470,7 @@ def convert_torchvision_retinanet(state_dict: StateDict) -> StateDict:
 # Configurations. ResNet-50's is the paper's (torchvision's); ResNet-18's is sized for the
 # 2-core CPU and the 256x256 composited scenes (objects 20-90 pixels).
 RESNET50_FPN = RetinaNetConfig("resnet50")
-RESNET18_FPN = RetinaNetConfig("resnet18", fpn_channels=128, p6_input="c5",
+RESNET18_FPN = RetinaNetConfig("resnet18", fpn_channels=64, p6_input="c5",
                                anchor_sizes=_octave_sizes((16, 32, 64, 128, 256)),
                                min_size=256, max_size=512)
 
@@ -484,5 +484,5 @@ def retinanet_resnet50_fpn(*, num_classes: int = 91, **kwargs) -> RetinaNet:
 
 @register_model(task="detection")
 def retinanet_resnet18_fpn(*, num_classes: int = 91, **kwargs) -> RetinaNet:
-    """CPU-sized: ResNet-18, 128-channel P3-P7 and subnets, P6 from C5, 256-pixel images."""
+    """CPU-sized: ResNet-18, 64-channel P3-P7 and subnets, P6 from C5, 256-pixel images."""
     return retinanet(RESNET18_FPN, num_classes=num_classes, **kwargs)

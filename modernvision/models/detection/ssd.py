@@ -311,6 +311,17 @@ class SSDVGG16Backbone(nn.Module):
         self.extra = nn.ModuleList([nn.Sequential(fc), *blocks])
         self.out_channels = [512, fc_width, *widths]
 
+    @torch.no_grad()
+    def load_vgg16_convs(self, state_dict: StateDict) -> None:
+        """Copy the conv weights of our VGG-16 classifier's ``state_dict`` (``features.conv1_1
+        .conv.weight``, ...; pretrained through ``create("vgg16", weights=...)``), by name."""
+        own = {**{name: m for name, m in self.features.named_children()},
+               **{name: m for name, m in self.extra[0].named_children()}}
+        for key, value in state_dict.items():
+            if key.startswith("features.conv"):
+                _, layer, rest = key.split(".", 2)
+                own[layer].get_parameter(rest).copy_(value)
+
     def forward(self, x: Tensor) -> list[Tensor]:
         """Images ``(B, 3, H, W)`` -> the six predicting maps, finest first."""
         x = self.features(x)
@@ -576,19 +587,11 @@ def ssd(
                config=config)
 
 
-@torch.no_grad()
 def _load_vgg16(backbone: SSDVGG16Backbone, weights: str) -> None:
-    """Copy a VGG-16 classifier's conv weights into the SSD backbone, by name."""
     from modernvision.models.registry import create
 
-    convs = {k.removeprefix("features."): v
-             for k, v in create("vgg16", num_classes=0, weights=weights).state_dict().items()
-             if k.startswith("features.conv")}
-    own = {k.split(".", 1)[1] if k.startswith("features.") else k.split(".", 2)[2]: p
-           for k, p in backbone.state_dict().items() if ".conv" in k and "fc" not in k
-           and (k.startswith("features.") or k.startswith("extra.0."))}
-    for key, value in convs.items():
-        own[key].copy_(value)
+    vgg = create("vgg16", num_classes=0, weights=weights)
+    backbone.load_vgg16_convs(vgg.state_dict())
 
 
 def convert_torchvision_ssd(state_dict: StateDict) -> StateDict:
