@@ -29,6 +29,19 @@ def test_darknet53_has_the_papers_parameters_and_stages(num_params):
     assert headless(torch.rand(1, 3, 64, 64)).shape == (1, 128)
 
 
+def test_darknet_classifier_trains_every_parameter():
+    torch.manual_seed(0)
+    model = create("darknet53", num_classes=5, width_mult=0.125, depths=(1, 1, 1, 1, 1))
+    logits = model(torch.rand(2, 3, 64, 64))
+    assert logits.shape == (2, 5) and torch.isfinite(logits).all()
+    logits.logsumexp(1).sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    with pytest.raises(ValueError, match="at least 32x32"):
+        model(torch.rand(1, 3, 16, 16))
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        create("darknet53", widths=2)
+
+
 def test_yolov3_has_the_papers_parameters_and_grids(num_params):
     with torch.device("meta"):
         model = create("yolov3_darknet53")
