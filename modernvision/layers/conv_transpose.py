@@ -81,9 +81,13 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     wg = weight.reshape(groups, c_in // groups, cg_out, kh, kw)
     # Each input pixel (y, x) adds value * kernel[i, j] at (y*s + i*d, x*s + j*d). Grouping
     # the scatter by kernel tap (i, j) does every pixel's copy of that tap in one slice-add.
+    depthwise = c_in // groups == 1 and cg_out == 1
     for i in range(kh):
         for j in range(kw):
-            tap = torch.einsum("bgchw,gco->bgohw", x, wg[:, :, :, i, j])
+            if depthwise:  # one channel in, one out per group: a scaled copy
+                tap = x * wg[:, :, :, i, j].view(1, groups, 1, 1, 1)
+            else:
+                tap = torch.einsum("bgchw,gco->bgohw", x, wg[:, :, :, i, j])
             r, c = i * d[0], j * d[1]
             out[:, :, :, r: r + (h - 1) * s[0] + 1: s[0], c: c + (w - 1) * s[1] + 1: s[1]] += tap
     out = out.reshape(b, c_out, buf_h, buf_w)[:, :, p[0]: p[0] + out_h, p[1]: p[1] + out_w]

@@ -1,0 +1,120 @@
+"""Semantic segmentation on the shared scenes: FCN-32s/16s/8s, U-Net, DeepLab v2 and v3.
+
+Each model is trained with ``modernvision``'s own semantic job (the same code as ``modernvision
+train``) on the scenes' training label maps and scored on the held-out test split: pixel
+accuracy, mean accuracy, mIoU, fwIoU, and the training time per epoch. ``--memory`` prints the
+activation memory of DeepLab v3 at output stride 32 / 16 / 8 from ``summarize`` and the
+fraction of a 3x3's taps that fall on the padding at each ASPP rate for the map sizes used.
+
+Usage (one model per locked run, see bench/segmentation.md for the exact commands)::
+
+    python bench/segmentation.py --models fcn8s --image-size 128 --train-subset 600 --epochs 3
+    python bench/segmentation.py --memory --image-size 128
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+#: CPU-sized variants (name -> registry model, builder keywords).
+MODELS = {
+    "fcn32s": ("fcn32s_vgg16", {"width_mult": 0.125}),
+    "fcn16s": ("fcn16s_vgg16", {"width_mult": 0.125}),
+    "fcn8s": ("fcn8s_vgg16", {"width_mult": 0.125}),
+    "unet": ("unet_padded", {"base_width": 16}),
+    "deeplabv2": ("deeplabv2_resnet18", {}),
+    "deeplabv3": ("deeplabv3_resnet18", {}),
+}
+
+
+def train_one(key: str, args: argparse.Namespace) -> dict:
+    from modernvision.engine.jobs import train
+    from modernvision.engine.jobs.configs import SemanticConfig
+
+    model, kwargs = MODELS[key]
+    run_dir = Path(args.runs) / key
+    cfg = SemanticConfig(model=model, data=f"scenes:{args.data}", epochs=args.epochs,
+                         batch_size=args.batch_size, lr=args.lr, optimizer="adamw",
+                         weight_decay=1e-4, scheduler="cosine", image_size=args.image_size,
+                         train_subset=args.train_subset, eval_subset=args.eval_subset,
+                         device="cpu", run_dir=str(run_dir), model_kwargs=dict(kwargs),
+                         seed=0)
+    result = train(cfg, overwrite=True, progress=False)
+    history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    epoch_seconds = [h["train_time_s"] for h in history if "train_time_s" in h]
+    row = {"model": key, "registry": model, "kwargs": kwargs,
+           "params": _params(run_dir), "epochs": result["epochs_run"],
+           "train_images": args.train_subset, "image_size": args.image_size,
+           "seconds_per_epoch": (sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds
+                                 else result["train_seconds"] / result["epochs_run"]),
+           "test_images": result["test_images"]}
+    row |= {k.removeprefix("test_"): round(v, 4) for k, v in result.items()
+            if k.startswith("test_") and isinstance(v, float)}
+    return row
+
+
+def _params(run_dir: Path) -> int:
+    import torch
+
+    state = torch.load(run_dir / "model_final.pt", map_location="cpu", weights_only=False)
+    return int(sum(v.numel() for k, v in state["model"].items()
+                   if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))))
+
+
+def memory(args: argparse.Namespace) -> list[dict]:
+    import torch
+
+    from modernvision.analysis import summarize
+    from modernvision.layers import padding_tap_fraction
+    from modernvision.models import create
+
+    rows = []
+    size = args.image_size
+    for os_ in (32, 16, 8):
+        with torch.no_grad():
+            model = create("deeplabv3_resnet18", num_classes=23, output_stride=os_).eval()
+            s = summarize(model, f"3x{size}x{size}")
+        backbone = sum(r.activation_bytes for r in s.rows if r.module.startswith("backbone"))
+        rows.append({"output_stride": os_, "input": size, "map": -(-size // os_),
+                     "activation_MiB": round(s.total_activation_bytes / 2**20, 2),
+                     "backbone_activation_MiB": round(backbone / 2**20, 2),
+                     "GMACs": round(s.total_macs / 1e9, 3)})
+    for side in sorted({-(-size // 8), -(-size // 16), 33, 65}):
+        rows.append({"map": side, **{f"rate_{r}": round(padding_tap_fraction(side, dilation=r), 3)
+                                     for r in (6, 12, 18, 24, 36)}})
+    return rows
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", default="/work/data/scenes")
+    p.add_argument("--models", default="", help=f"comma-separated of {', '.join(MODELS)}")
+    p.add_argument("--image-size", type=int, default=128)
+    p.add_argument("--train-subset", type=int, default=600)
+    p.add_argument("--eval-subset", type=int, default=None, help="default: the whole split")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--runs", default="/tmp/seg_bench_runs")
+    p.add_argument("--memory", action="store_true")
+    p.add_argument("--out", default="bench/segmentation_results.jsonl")
+    args = p.parse_args()
+    rows = []
+    if args.memory:
+        rows += memory(args)
+    for key in [k for k in args.models.split(",") if k]:
+        start = time.perf_counter()
+        row = train_one(key, args)
+        row["wall_seconds"] = round(time.perf_counter() - start, 1)
+        rows.append(row)
+    with open(args.out, "a") as f:
+        for row in rows:
+            print(json.dumps(row), flush=True)
+            f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
