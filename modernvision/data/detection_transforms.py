@@ -25,6 +25,7 @@ __all__ = [
     "boxes_from_masks",
     "detection_eval_transforms",
     "detection_train_transforms",
+    "keypoints_from_masks",
 ]
 
 # ImageNet mean colour in uint8, the zoom-out canvas of the SSD recipe.
@@ -45,6 +46,39 @@ def boxes_from_masks(masks: torch.Tensor) -> torch.Tensor:
         boxes[nonempty] = masks_to_boxes(masks[nonempty].bool()).float() + torch.tensor(
             [0.0, 0.0, 1.0, 1.0], device=masks.device)
     return boxes
+
+
+def keypoints_from_masks(masks: torch.Tensor) -> torch.Tensor:
+    """Four keypoints per object from its mask: its top, right, bottom and left extreme pixels.
+
+    Keypoint data (people's joints) is not available offline; extreme points are well defined
+    for every instance mask of the composited scenes, so they stand in for a keypoint task
+    (Keypoint R-CNN's CPU variant). Each point is the pixel centre ``(x + 0.5, y + 0.5)`` of
+    the middle one of the mask's pixels on its extreme row or column; visibility 2 ("labelled
+    and visible", COCO), or all zeros for an empty mask.
+
+    Args:
+        masks: ``[N, H, W]`` binary.
+
+    Returns:
+        ``Tensor[N, 4, 3]`` float32 ``(x, y, visibility)``, in the order top, right, bottom, left.
+    """
+    if masks.ndim != 3:
+        raise ValueError(f"masks must be [N, H, W], got shape {tuple(masks.shape)}")
+    out = torch.zeros(masks.shape[0], 4, 3, dtype=torch.float32, device=masks.device)
+    for i, mask in enumerate(masks != 0):
+        ys, xs = torch.nonzero(mask, as_tuple=True)
+        if ys.numel() == 0:
+            continue
+        points = []
+        for along, across, pick in ((ys, xs, ys.min()), (xs, ys, xs.max()),
+                                    (ys, xs, ys.max()), (xs, ys, xs.min())):
+            on = across[along == pick].sort().values
+            middle = on[(on.numel() - 1) // 2]
+            points.append((middle, pick) if along is ys else (pick, middle))
+        for k, (x, y) in enumerate(points):
+            out[i, k] = torch.tensor([float(x) + 0.5, float(y) + 0.5, 2.0])
+    return out
 
 
 def _target(inputs: Any) -> dict[str, Any] | None:

@@ -272,3 +272,33 @@ def test_registry_and_keywords():
         create("maskrcnn_resnet18_fpn", mask_rois="pool")
     with pytest.raises(InvalidArgumentError, match="mask_roi"):
         create("maskrcnn_resnet18_fpn", mask_roi="max")
+
+
+def test_keypoints_from_scene_masks_train_the_keypoint_variant():
+    from modernvision.data.detection_transforms import boxes_from_masks, keypoints_from_masks
+
+    masks = torch.zeros(2, 96, 128, dtype=torch.uint8)
+    masks[0, 20:60, 30:50] = 1
+    masks[0, 10:20, 35:38] = 1  # a spike on top: the top point is its middle pixel
+    masks[1, 50:90, 70:120] = 1
+    points = keypoints_from_masks(masks)
+    assert points[0, 0].tolist() == [36.5, 10.5, 2.0]  # top
+    assert points[0, 1].tolist() == [49.5, 39.5, 2.0]  # right: middle of rows 20..59
+    assert points[1, 2].tolist() == [94.5, 89.5, 2.0]  # bottom
+    assert points[1, 3].tolist() == [70.5, 69.5, 2.0]  # left
+    assert keypoints_from_masks(torch.zeros(1, 4, 4)).abs().sum() == 0
+    torch.manual_seed(0)
+    model = create("keypointrcnn_resnet18_fpn", num_classes=3, min_size=96, max_size=128,
+                   rpn_post_nms_top_n_train=100, box_batch_size_per_image=32).train()
+    image = _photo("coffee")[:, 100:196, 200:328]
+    target = {"boxes": boxes_from_masks(masks), "labels": torch.tensor([1, 2]),
+              "keypoints": points}
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    first = None
+    for _ in range(4):
+        loss = model([image], [target])["loss_keypoint"]
+        first = float(loss.detach()) if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss.detach()) < first

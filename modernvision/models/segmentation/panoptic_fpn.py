@@ -39,6 +39,8 @@ Departures from the paper:
       stuff.
     * The semantic target is resized with the image by nearest-neighbour interpolation; padding
       is ignored (label 255), as detectron2.
+    * The semantic classifier starts from N(0, 0.01) weights (detectron2: MSRA fill), so the
+      initial class probabilities are uniform.
     * The CPU-sized variant (ResNet-18 FPN, 64-channel semantic head) is ours, for the scenes.
 """
 
@@ -137,11 +139,13 @@ class SemanticFPNHead(nn.Module):
             self.scale_heads.append(nn.Sequential(*stages))
         self.predictor = nn.Conv2d(channels, num_classes, 1)
         self.common_stride = finest
-        for m in self.modules():
+        for m in self.scale_heads.modules():
             if isinstance(m, nn.Conv2d):  # MSRA fill, as detectron2
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+        # Near-zero initial logits (uniform class probabilities), like the box classifier's
+        # std-0.01 init: the sum of four levels otherwise starts with very large logits.
+        nn.init.normal_(self.predictor.weight, std=0.01)
+        nn.init.zeros_(self.predictor.bias)
 
     def forward(self, features: dict[str, Tensor], size: tuple[int, int]) -> Tensor:
         """``(B, num_classes, *size)`` logits (``size``: the padded batch's)."""
