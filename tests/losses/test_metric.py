@@ -138,6 +138,20 @@ def test_online_triplet_loss_backprops(mining):
     assert torch.isfinite(loss) and emb.grad is not None
 
 
+@pytest.mark.parametrize("squared", [True, False])
+def test_online_triplet_loss_equals_triplet_loss_on_its_triplets(squared):
+    emb, labels = _batch()
+    emb = emb.double().requires_grad_(True)
+    loss_fn = OnlineTripletLoss(0.2, mining="all", squared=squared)
+    a, p, n = loss_fn.mine(emb, labels)
+    ours = loss_fn(emb, labels)
+    ref = triplet_loss(emb[a], emb[p], emb[n], margin=0.2, squared=squared)
+    assert torch.allclose(ours, ref)
+    g1, = torch.autograd.grad(ours, emb)
+    g2, = torch.autograd.grad(ref, emb)
+    assert torch.allclose(g1, g2)
+
+
 def test_online_losses_without_triplets_are_zero_with_a_graph():
     emb = torch.randn(4, 3, requires_grad=True)
     labels = torch.tensor([0, 1, 2, 3])  # no positives
