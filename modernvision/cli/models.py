@@ -51,15 +51,17 @@ def _models(args: argparse.Namespace) -> int:
 
         print(format_compound_scaling_table())
         return 0
-    header = f"{'model':<22} {'params':>14}  {'torchvision counterpart':<24}"
+    names = list_models(args.task)
+    width = max([22, *map(len, names)])
+    header = f"{'model':<{width}} {'params':>14}  {'torchvision counterpart':<24}"
     if args.macs:
         header += f" {'input':>11} {'GMACs':>8}"
     print(header)
-    for name in list_models(args.task):
+    for name in names:
         with torch.device("meta") if not args.macs else torch.device("cpu"):
             model = create(name)
         params = sum(p.numel() for p in model.parameters())
-        line = f"{name:<22} {params:>14,}  {get_entry(name).torchvision or '-':<24}"
+        line = f"{name:<{width}} {params:>14,}  {get_entry(name).torchvision or '-':<24}"
         if args.macs:
             size = default_input(name)
             line += f" {size:>11} {summarize(model, size).total_macs / 1e9:>8.3f}"
