@@ -29,14 +29,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def default_input(name: str) -> str:
     from modernvision.models import get_entry
 
-    if name in ("compact_cnn", "embedding_net"):  # built for 28 px grey images
+    if name == "compact_cnn":
         return "1x28x28"
     if name == "inception_v3":
         return "3x299x299"
     entry = get_entry(name)
     size = getattr(entry.builder, "default_image_size", 224)
-    channels = getattr(entry.builder, "default_in_channels", 3)
-    return f"{channels}x{size}x{size}"
+    return f"3x{size}x{size}"
 
 
 def _models(args: argparse.Namespace) -> int:
@@ -53,7 +52,7 @@ def _models(args: argparse.Namespace) -> int:
         print(format_compound_scaling_table())
         return 0
     names = list_models(args.task)
-    width = max([len("model"), *map(len, names)])
+    width = max([22, *map(len, names)])
     header = f"{'model':<{width}} {'params':>14}  {'torchvision counterpart':<24}"
     if args.macs:
         header += f" {'input':>11} {'GMACs':>8}"
