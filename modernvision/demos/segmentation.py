@@ -15,7 +15,7 @@ from pathlib import Path
 __all__ = ["demo_section"]
 
 
-def demo_section(out: Path, *, epochs: int = 5) -> list[str]:
+def demo_section(out: Path, *, epochs: int = 8) -> list[str]:
     from modernvision.data.scenes import SceneConfig, make_scenes
     from modernvision.engine.jobs import predict_run, train
     from modernvision.engine.jobs.configs import SemanticConfig
@@ -41,7 +41,7 @@ def demo_section(out: Path, *, epochs: int = 5) -> list[str]:
     make_scenes(data, 40, seed=0, split="train", config=config, overwrite=True)
     make_scenes(data, 8, seed=1, split="val", config=config, overwrite=True)
     cfg = SemanticConfig(model="unet_padded", data=f"scenes:{data}", epochs=epochs,
-                         batch_size=8, lr=3e-3, optimizer="adamw", device="cpu",
+                         batch_size=4, lr=1e-2, optimizer="adamw", device="cpu",
                          run_dir=str(out / "unet_run"), model_kwargs={"base_width": 8})
     result = train(cfg, overwrite=True, progress=False, log=lambda _: None)
     lines.append(f"unet_padded (base width 8) trained {result['epochs_run']} epochs on 40 "
