@@ -78,10 +78,12 @@ def memory(args: argparse.Namespace) -> list[dict]:
             model = create("deeplabv3_resnet18", num_classes=23, output_stride=os_).eval()
             s = summarize(model, f"3x{size}x{size}")
         backbone = sum(r.activation_bytes for r in s.rows if r.module.startswith("backbone"))
+        last = [r for r in s.rows if r.module.startswith("backbone.layer4")][-1]
         rows.append({"output_stride": os_, "input": size, "map": -(-size // os_),
                      "activation_MiB": round(s.total_activation_bytes / 2**20, 2),
                      "backbone_activation_MiB": round(backbone / 2**20, 2),
-                     "GMACs": round(s.total_macs / 1e9, 3)})
+                     "GMACs": round(s.total_macs / 1e9, 3),
+                     "c5_receptive_field": last.receptive_field})
     for side in sorted({-(-size // 8), -(-size // 16), 33, 65}):
         rows.append({"map": side, **{f"rate_{r}": round(padding_tap_fraction(side, dilation=r), 3)
                                      for r in (6, 12, 18, 24, 36)}})
