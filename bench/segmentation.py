@@ -19,14 +19,14 @@ import json
 import time
 from pathlib import Path
 
-#: CPU-sized variants (name -> registry model, builder keywords).
+#: CPU-sized variants: name -> (registry model, builder keywords, AdamW learning rate).
 MODELS = {
-    "fcn32s": ("fcn32s_vgg16", {"width_mult": 0.125}),
-    "fcn16s": ("fcn16s_vgg16", {"width_mult": 0.125}),
-    "fcn8s": ("fcn8s_vgg16", {"width_mult": 0.125}),
-    "unet": ("unet_padded", {"base_width": 16}),
-    "deeplabv2": ("deeplabv2_resnet18", {}),
-    "deeplabv3": ("deeplabv3_resnet18", {}),
+    "fcn32s": ("fcn32s_vgg16", {"width_mult": 0.125, "batch_norm": True}, 1e-2),
+    "fcn16s": ("fcn16s_vgg16", {"width_mult": 0.125, "batch_norm": True}, 1e-2),
+    "fcn8s": ("fcn8s_vgg16", {"width_mult": 0.125, "batch_norm": True}, 1e-2),
+    "unet": ("unet_padded", {"base_width": 16}, 1e-2),
+    "deeplabv2": ("deeplabv2_resnet18", {}, 5e-3),
+    "deeplabv3": ("deeplabv3_resnet18", {}, 5e-3),
 }
 
 
@@ -34,10 +34,10 @@ def train_one(key: str, args: argparse.Namespace) -> dict:
     from modernvision.engine.jobs import train
     from modernvision.engine.jobs.configs import SemanticConfig
 
-    model, kwargs = MODELS[key]
+    model, kwargs, lr = MODELS[key]
     run_dir = Path(args.runs) / key
     cfg = SemanticConfig(model=model, data=f"scenes:{args.data}", epochs=args.epochs,
-                         batch_size=args.batch_size, lr=args.lr, optimizer="adamw",
+                         batch_size=args.batch_size, lr=args.lr or lr, optimizer="adamw",
                          weight_decay=1e-4, scheduler="cosine", image_size=args.image_size,
                          train_subset=args.train_subset, eval_subset=args.eval_subset,
                          device="cpu", run_dir=str(run_dir), model_kwargs=dict(kwargs),
@@ -45,7 +45,7 @@ def train_one(key: str, args: argparse.Namespace) -> dict:
     result = train(cfg, overwrite=True, progress=False)
     history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     epoch_seconds = [h["train_time_s"] for h in history if "train_time_s" in h]
-    row = {"model": key, "registry": model, "kwargs": kwargs,
+    row = {"model": key, "registry": model, "kwargs": kwargs, "lr": args.lr or lr,
            "params": _params(run_dir), "epochs": result["epochs_run"],
            "train_images": args.train_subset, "image_size": args.image_size,
            "seconds_per_epoch": (sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds
@@ -78,10 +78,12 @@ def memory(args: argparse.Namespace) -> list[dict]:
             model = create("deeplabv3_resnet18", num_classes=23, output_stride=os_).eval()
             s = summarize(model, f"3x{size}x{size}")
         backbone = sum(r.activation_bytes for r in s.rows if r.module.startswith("backbone"))
+        last = [r for r in s.rows if r.module.startswith("backbone.layer4")][-1]
         rows.append({"output_stride": os_, "input": size, "map": -(-size // os_),
                      "activation_MiB": round(s.total_activation_bytes / 2**20, 2),
                      "backbone_activation_MiB": round(backbone / 2**20, 2),
-                     "GMACs": round(s.total_macs / 1e9, 3)})
+                     "GMACs": round(s.total_macs / 1e9, 3),
+                     "c5_receptive_field": last.receptive_field})
     for side in sorted({-(-size // 8), -(-size // 16), 33, 65}):
         rows.append({"map": side, **{f"rate_{r}": round(padding_tap_fraction(side, dilation=r), 3)
                                      for r in (6, 12, 18, 24, 36)}})
@@ -96,8 +98,8 @@ def main() -> None:
     p.add_argument("--train-subset", type=int, default=600)
     p.add_argument("--eval-subset", type=int, default=None, help="default: the whole split")
     p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--lr", type=float, default=None, help="default: the model's in MODELS")
     p.add_argument("--runs", default="/tmp/seg_bench_runs")
     p.add_argument("--memory", action="store_true")
     p.add_argument("--out", default="bench/segmentation_results.jsonl")

@@ -77,3 +77,12 @@ def test_evaluator_matches_metrics_module() -> None:
     ce = torch.nn.functional.cross_entropy(logits, target, ignore_index=255)
     assert out["loss"] == pytest.approx(float(ce), rel=1e-5)
     assert valid.sum() == 2 * 9 * 7 - 7
+
+
+def test_demo_section(tmp_path) -> None:
+    from modernvision.demos.segmentation import demo_section
+
+    lines = demo_section(tmp_path, epochs=1)
+    assert any("mIoU" in line for line in lines)
+    assert (tmp_path / "checkerboard.png").is_file()
+    assert len(list((tmp_path / "predictions").glob("*.png"))) == 2

@@ -65,6 +65,8 @@ def test_fcn_output_size_equals_input_for_odd_sizes(name) -> None:
 
 
 def test_fcn_skips_are_summed_and_upsampling_bilinear() -> None:
+    bn = create("fcn8s_vgg16", num_classes=3, width_mult=1 / 16, batch_norm=True).eval()
+    assert bn(torch.randn(1, 3, 19, 23)).shape == (1, 3, 19, 23)
     model = create("fcn8s_vgg16", num_classes=3, width_mult=1 / 16)
     w = model.upscore2.weight
     assert w.shape == (3, 3, 4, 4) and torch.equal(w[0, 1], torch.zeros(4, 4))

@@ -26,14 +26,16 @@ cropped at the offsets the released nets use (19 for 32s; 5 and 27 for 16s; 5, 9
 
 Departures: the score layers start at zero as in the released code; fc6/fc7 are randomly
 initialised (no ImageNet weights offline); ``width_mult`` scales every width (conv stages and
-fc6/fc7) for CPU-sized runs. ``fcn_resnet50`` is torchvision's model, not the paper's: a
-dilated ResNet-50 (output stride 8) with a 3x3 conv head and bilinear upsampling.
+fc6/fc7) for CPU-sized runs; ``batch_norm=True`` puts batch norm after every VGG conv (as
+torchvision's ``vgg16_bn``; not in the paper), which lets the net train from scratch.
+``fcn_resnet50`` is torchvision's model, not the paper's: a dilated ResNet-50 (output stride
+8) with a 3x3 conv head and bilinear upsampling.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -82,8 +84,6 @@ class FCNConfig:
         if not width_mult > 0:
             raise InvalidArgumentError(f"width_mult must be > 0, got {width_mult}")
         widths = tuple(max(1, round(w * width_mult)) for w in self.vgg.widths)
-        from dataclasses import replace
-
         return replace(self, vgg=replace(self.vgg, widths=widths),
                        fc_width=max(1, round(self.fc_width * width_mult)))
 
@@ -199,29 +199,34 @@ class FCN(Segmenter):
         return out
 
 
-def _fcn(stride: int, num_classes: int, width_mult: float, **kwargs) -> FCN:
+def _fcn(stride: int, num_classes: int, width_mult: float, batch_norm: bool, **kwargs) -> FCN:
     config = FCNConfig(stride=stride)
     if width_mult != 1.0:
         config = config.scaled(width_mult)
+    if batch_norm:
+        config = replace(config, vgg=replace(config.vgg, batch_norm=True))
     return FCN(config, num_classes=num_classes, **kwargs)
 
 
 @register_model(task="semantic")
-def fcn32s_vgg16(*, num_classes: int = 21, width_mult: float = 1.0, **kwargs) -> FCN:
+def fcn32s_vgg16(*, num_classes: int = 21, width_mult: float = 1.0, batch_norm: bool = False,
+                 **kwargs) -> FCN:
     """FCN-32s (VGG-16; ``width_mult`` < 1 for CPU-sized runs)."""
-    return _fcn(32, num_classes, width_mult, **kwargs)
+    return _fcn(32, num_classes, width_mult, batch_norm, **kwargs)
 
 
 @register_model(task="semantic")
-def fcn16s_vgg16(*, num_classes: int = 21, width_mult: float = 1.0, **kwargs) -> FCN:
+def fcn16s_vgg16(*, num_classes: int = 21, width_mult: float = 1.0, batch_norm: bool = False,
+                 **kwargs) -> FCN:
     """FCN-16s: FCN-32s plus the pool4 skip (summed)."""
-    return _fcn(16, num_classes, width_mult, **kwargs)
+    return _fcn(16, num_classes, width_mult, batch_norm, **kwargs)
 
 
 @register_model(task="semantic")
-def fcn8s_vgg16(*, num_classes: int = 21, width_mult: float = 1.0, **kwargs) -> FCN:
+def fcn8s_vgg16(*, num_classes: int = 21, width_mult: float = 1.0, batch_norm: bool = False,
+                 **kwargs) -> FCN:
     """FCN-8s: FCN-16s plus the pool3 skip (summed)."""
-    return _fcn(8, num_classes, width_mult, **kwargs)
+    return _fcn(8, num_classes, width_mult, batch_norm, **kwargs)
 
 
 for _builder in (fcn32s_vgg16, fcn16s_vgg16, fcn8s_vgg16):
