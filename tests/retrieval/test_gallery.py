@@ -159,3 +159,13 @@ def test_train_flags_are_checked(flags, message, tmp_path, capsys):
             "--run-dir", str(tmp_path / "r"), *flags]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_predict_and_eval_an_embedding_run(embedding_run, identity_dir, tmp_path, capsys):
+    assert main(["predict", str(embedding_run), str(identity_dir / "queries"), "--out",
+                 str(tmp_path / "p")]) == 0
+    assert "embedding [16]" in capsys.readouterr().out
+    emb = np.load(tmp_path / "p" / "embeddings.npy")
+    assert emb.shape == (3, 16) and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
+    assert main(["eval", str(embedding_run)]) == 0
+    assert "test_map_at_r" in capsys.readouterr().out

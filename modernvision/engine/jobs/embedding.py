@@ -170,7 +170,7 @@ def class_split(cfg: EmbeddingConfig, num_classes: int) -> tuple[list[int], list
 class EmbeddingJob(Job):
     name = "embedding"
     monitor = ("val_map_at_r", "max")
-    predict_options = frozenset()
+    predict_options = frozenset({"out"})
     eval_batch_size = 512
 
     def build_data(self, cfg: EmbeddingConfig) -> DataParts:
@@ -217,9 +217,17 @@ class EmbeddingJob(Job):
                 f" on {metrics['test_images']} images")
 
     def predict(self, run: LoadedRun, paths: list[Path], options: dict) -> list[dict]:
+        """Each image's embedding; with ``out`` (a folder) also ``embeddings.npy`` ``[N, D]``
+        and ``images.txt`` (one path per row)."""
         embed = image_embedder(run)
+        embeddings = embed(paths)
+        if options.get("out") is not None:
+            folder = Path(options["out"])
+            folder.mkdir(parents=True, exist_ok=True)
+            np.save(folder / "embeddings.npy", embeddings.numpy())
+            (folder / "images.txt").write_text("".join(f"{p}\n" for p in paths))
         out = []
-        for path, emb in zip(paths, embed(paths)):
+        for path, emb in zip(paths, embeddings):
             head = ", ".join(f"{v:+.3f}" for v in emb[:4].tolist())
             out.append({"image": str(path), "embedding": emb.tolist(),
                         "text": f"{path}: embedding [{emb.numel()}] ({head}, ...)"})
