@@ -24,8 +24,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from modernvision.layers.attention import scaled_dot_product_attention
-
 
 def _log(obj: dict) -> None:
     print(json.dumps(obj), flush=True)
@@ -150,23 +148,31 @@ def recall(args: argparse.Namespace) -> None:
 
 # ---------------------------------------------------------------------------------------------
 def scaling(args: argparse.Namespace) -> None:
+    """Unit-variance q, k (what Xavier-initialised projections of unit-variance tokens give):
+    the logits q.k have variance d_k, so without the scale the softmax saturates."""
     torch.manual_seed(0)
     for d_k in (4, 16, 64, 256, 1024):
         for scale in (True, False):
-            q = torch.randn(64, 32, d_k, requires_grad=True)  # unit-variance entries
-            k = torch.randn(64, 32, d_k)
-            v = torch.randn(64, 32, d_k)
-            out, w = scaled_dot_product_attention(q, k, v, scale=scale)
+            q = torch.randn(64, 32, d_k, requires_grad=True)
+            # values scaled so that the upstream gradient of each weight is O(1) for any d_k
+            k, v = torch.randn(64, 32, d_k), torch.randn(64, 32, d_k) / math.sqrt(d_k)
+            z = q @ k.transpose(1, 2)
+            if scale:
+                z = z / math.sqrt(d_k)
+            z.retain_grad()  # the softmax input
+            w = z.softmax(-1)
+            out = w @ v
+            (out * torch.randn_like(out)).sum().backward()
             wd = w.detach()
             entropy = float(-(wd * wd.clamp_min(1e-30).log()).sum(-1).mean())
-            upstream = torch.randn_like(out)
-            (g,) = torch.autograd.grad((out * upstream).sum(), q)
-            _log({"d_k": d_k, "scaled": scale,
-                  "logit_std": round(float((q.detach() @ k.transpose(1, 2)).std()
-                                           / (math.sqrt(d_k) if scale else 1.0)), 2),
+            _log({"d_k": d_k, "scaled": scale, "softmax_input_std": round(float(z.detach().std()), 2),
                   "entropy_nats": round(entropy, 3), "max_entropy": round(math.log(32), 3),
                   "mean_max_weight": round(float(wd.max(-1).values.mean()), 3),
-                  "grad_q_rms": float(f"{float(g.pow(2).mean().sqrt()):.3g}")})
+                  "saturated_rows": round(float((wd.max(-1).values > 0.99).float().mean()), 3),
+                  "grad_softmax_input_rms": float(f"{float(z.grad.pow(2).mean().sqrt()):.3g}"),
+                  "grad_softmax_input_row_norm_median":
+                      float(f"{float(z.grad.norm(dim=-1).median()):.3g}"),
+                  "grad_q_rms": float(f"{float(q.grad.pow(2).mean().sqrt()):.3g}")})
 
 
 def main() -> None:
