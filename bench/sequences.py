@@ -165,7 +165,8 @@ def scaling(args: argparse.Namespace) -> None:
             (out * torch.randn_like(out)).sum().backward()
             wd = w.detach()
             entropy = float(-(wd * wd.clamp_min(1e-30).log()).sum(-1).mean())
-            _log({"d_k": d_k, "scaled": scale, "softmax_input_std": round(float(z.detach().std()), 2),
+            _log({"d_k": d_k, "scaled": scale,
+                  "softmax_input_std": round(float(z.detach().std()), 2),
                   "entropy_nats": round(entropy, 3), "max_entropy": round(math.log(32), 3),
                   "mean_max_weight": round(float(wd.max(-1).values.mean()), 3),
                   "saturated_rows": round(float((wd.max(-1).values > 0.99).float().mean()), 3),
