@@ -1,4 +1,5 @@
-"""``modernvision data list | fetch NAME`` (plus ``make-scenes`` and ``show``)."""
+"""``modernvision data list | fetch NAME`` (plus ``make-scenes``, ``make-strings`` and
+``show``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("data", help="the offline data sets: list, fetch, make-scenes, show")
+    p = sub.add_parser("data", help="the offline data sets: list, fetch, make-scenes, "
+                                    "make-strings, show")
     dsub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     dsub.required = True
     q = dsub.add_parser(
@@ -20,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("name", help="data set name (see `modernvision data list`), 'photos', or "
                                 "'all'")
     q.set_defaults(func=_fetch)
+    from modernvision.cli._data_strings import register_strings_command
+
+    register_strings_command(dsub)
     try:
         from modernvision.cli._data_scenes import register_data_commands
     except ImportError:

@@ -523,3 +523,44 @@ class EmbeddingConfig(RunConfig):
 
 CONFIGS["embedding"] = EmbeddingConfig
 TASK_JOBS["embedding"] = "embedding"
+
+
+@dataclass
+class SequenceConfig(RunConfig):
+    """An image-to-sequence model (a string reader) trained on ``make-strings`` data."""
+
+    job: ClassVar[str] = "sequence"
+
+    model: str = opt("string_reader_transformer", "registered model name "
+                     "(`modernvision models --task sequence`)")
+    data: str = opt("strings:strings", "strings:DIR (`modernvision data make-strings`); "
+                    "without a val split the last 10%% of train is held out, without a test "
+                    "split val is the test")
+    epochs: int = opt(10, "epochs to train")
+    batch_size: int = opt(64, "global batch size (split across processes under torchrun)")
+    optimizer: str = opt("adamw", "sgd | momentum | nesterov | rmsprop | adam | adamw")
+    weight_decay: float = opt(0.01, "weight decay (decoupled for adamw)")
+    warmup_epochs: float = opt(0.5, "linear lr warm-up over this many epochs")
+    grad_clip: float | None = opt(1.0, "clip the global gradient norm to this value "
+                                  "(default 1.0)")
+    label_smoothing: float = opt(0.0, "label smoothing of the cross entropy, in [0, 1)")
+    augment: bool = opt(True, "label-preserving augmentation (small shifts and scaling)")
+    beam_size: int = opt(1, "sequence: beam width of decoding in eval and predict "
+                         "(1: greedy)")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.data_spec.kind != "strings":
+            raise InvalidArgumentError(
+                f"--data {self.data!r}: a sequence model trains on strings:DIR "
+                "(`modernvision data make-strings --out DIR`)")
+        if not 0 <= self.label_smoothing < 1:
+            raise InvalidArgumentError(f"--label-smoothing must be in [0, 1), got "
+                                       f"{self.label_smoothing}")
+        if not _positive_int(self.beam_size):
+            raise InvalidArgumentError(f"--beam-size must be a positive integer, got "
+                                       f"{self.beam_size!r}")
+
+
+CONFIGS["sequence"] = SequenceConfig
+TASK_JOBS["sequence"] = "sequence"
