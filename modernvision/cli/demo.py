@@ -5,7 +5,11 @@ Sections (each prints a short report and writes its files under ``--out``):
               to >= 90% test accuracy, with curves and a confusion matrix (the main job);
     zoo       compact CNN, MobileNetV2 and EfficientNet-B0 compared on Fashion-MNIST, briefly;
     faces     Viola-Jones: our trained cascade and OpenCV's cascade run in our detector;
-    match     SIFT + our kd-tree + our RANSAC find the box in its scene.
+    match     SIFT + our kd-tree + our RANSAC find the box in its scene;
+    detection a small Faster R-CNN our own `train` produced, on scenes it never saw;
+    segmentation  a short semantic-segmentation training on scenes;
+    retrieval identities unseen in training, enrolled in a gallery and queried;
+    sequences a CNN + Transformer string reader on composited digit strings.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import importlib
 import time
 from pathlib import Path
 
-SECTIONS = ("classify", "zoo", "faces", "match")
+SECTIONS = ("classify", "zoo", "faces", "match", "detection", "segmentation", "retrieval",
+            "sequences")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -90,12 +95,20 @@ RUNNERS = {
     "zoo": section_zoo,
     "faces": _helper_section("modernvision.classic.viola_jones.demo"),
     "match": _helper_section("modernvision.classic.matching_demo"),
+    "detection": _helper_section("modernvision.demos.detection"),
+    "segmentation": _helper_section("modernvision.demos.segmentation"),
+    "retrieval": _helper_section("modernvision.demos.retrieval"),
+    "sequences": _helper_section("modernvision.demos.sequences"),
 }
 TITLES = {
     "classify": "Fashion-MNIST: a compact CNN to >= 90% (the main job)",
     "zoo": "Three nets of the zoo on Fashion-MNIST (small-input variants, short schedule)",
     "faces": "Viola-Jones faces on the astronaut",
     "match": "Instance-level detection: SIFT + kd-tree + RANSAC",
+    "detection": "Object detection: a small Faster R-CNN on unseen scenes",
+    "segmentation": "Semantic segmentation of scenes",
+    "retrieval": "Metric learning: recognising identities never seen in training",
+    "sequences": "Sequences: reading digit strings with cross-attention",
 }
 
 
