@@ -27,7 +27,8 @@ import torch
 
 
 def collect(runs: list[str]) -> None:
-    print("| run | model | settings | epochs | train s | test images | AP | AP50 | APs |")
+    print("| run | model | settings | train images x epochs | train s | test images | AP | AP50 "
+          "| APs |")
     print("|---|---|---|---|---|---|---|---|---|")
     for run in runs:
         path = Path(run)
@@ -36,7 +37,8 @@ def collect(runs: list[str]) -> None:
         config = cfg.get("config", cfg)
         settings = ", ".join(f"{k}={v}" for k, v in config.get("model_kwargs", {}).items())
         print(f"| {path.name} | `{config['model']}` | {settings or 'defaults'} | "
-              f"{res['epochs_run']} | {res['train_seconds']:.0f} | {res['test_images']} | "
+              f"{config['train_subset']} x {res['epochs_run']} | {res['train_seconds']:.0f} | "
+              f"{res['test_images']} | "
               f"{res['test_AP']:.3f} | {res['test_AP50']:.3f} | {res['test_APs']:.3f} |")
 
 
