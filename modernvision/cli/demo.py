@@ -8,6 +8,7 @@ Sections (each prints a short report and writes its files under ``--out``):
     match     SIFT + our kd-tree + our RANSAC find the box in its scene;
     detection a small Faster R-CNN our own `train` produced, on scenes it never saw;
     segmentation  a short semantic-segmentation training on scenes;
+    instance  Mask R-CNN's RoIAlign vs RoIPool, and the panoptic merge scored by PQ;
     retrieval identities unseen in training, enrolled in a gallery and queried;
     sequences a CNN + Transformer string reader on composited digit strings.
 """
@@ -19,8 +20,8 @@ import importlib
 import time
 from pathlib import Path
 
-SECTIONS = ("classify", "zoo", "faces", "match", "detection", "segmentation", "retrieval",
-            "sequences")
+SECTIONS = ("classify", "zoo", "faces", "match", "detection", "segmentation", "instance",
+            "retrieval", "sequences")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -97,6 +98,7 @@ RUNNERS = {
     "match": _helper_section("modernvision.classic.matching_demo"),
     "detection": _helper_section("modernvision.demos.detection"),
     "segmentation": _helper_section("modernvision.demos.segmentation"),
+    "instance": _helper_section("modernvision.demos.instance"),
     "retrieval": _helper_section("modernvision.demos.retrieval"),
     "sequences": _helper_section("modernvision.demos.sequences"),
 }
@@ -107,6 +109,7 @@ TITLES = {
     "match": "Instance-level detection: SIFT + kd-tree + RANSAC",
     "detection": "Object detection: a small Faster R-CNN on unseen scenes",
     "segmentation": "Semantic segmentation of scenes",
+    "instance": "Instance and panoptic segmentation: RoIAlign vs RoIPool, the panoptic merge",
     "retrieval": "Metric learning: recognising identities never seen in training",
     "sequences": "Sequences: reading digit strings with cross-attention",
 }
