@@ -35,7 +35,7 @@ DATA = "scenes:/work/data/scenes"
 COMMON = ["--data", DATA, "--val-subset", "20", "--eval-subset", "300", "--batch-size", "4",
           "--optimizer", "adamw", "--lr", "1e-3", "--weight-decay", "1e-4", "--grad-clip", "10",
           "--no-progress", "--model-arg", "box_batch_size_per_image=128"]
-COMPARE = ["--epochs", "1", "--train-subset", "1200", "--warmup-epochs", "0.1"]
+COMPARE = ["--epochs", "1", "--train-subset", "600", "--warmup-epochs", "0.1"]
 
 #: name -> (what it shows, model and its arguments)
 VARIANTS: dict[str, tuple[str, list[str]]] = {
@@ -79,6 +79,10 @@ def run(name: str, extend: int | None) -> None:
                             "load_start": load0, "load_end": os.getloadavg()[0]}) + "\n")
 
 
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines() if x]
+
+
 def report() -> None:
     rows = []
     for name in [*VARIANTS, "long"]:
@@ -87,9 +91,8 @@ def report() -> None:
             continue
         metrics = json.loads(path.read_text())
         cfg = json.loads((RUNS / name / "config.json").read_text())
-        epochs = [json.loads(x) for x in (RUNS / name / "metrics.jsonl").read_text().split()]
-        logs = [json.loads(x) for x in (RUNS / name / "bench_log.jsonl").read_text().split("\n")
-                if x]
+        epochs = _jsonl(RUNS / name / "metrics.jsonl")
+        logs = _jsonl(RUNS / name / "bench_log.jsonl")
         train_s = sum(e["train_time_s"] for e in epochs)
         images = sum(round(e["train_time_s"] * e["train_img_per_s"]) for e in epochs)
         loads = [v for g in logs for v in (g["load_start"], g["load_end"])]
@@ -125,7 +128,7 @@ def asset(name: str, out: Path) -> None:
     kwargs |= {k: getattr(cfg, k) for k in ("min_size", "max_size") if getattr(cfg, k)}
     state = {k: v.half() if v.is_floating_point() else v
              for k, v in run.model.state_dict().items()}
-    epochs = [json.loads(x) for x in (run.run_dir / "metrics.jsonl").read_text().split()]
+    epochs = _jsonl(run.run_dir / "metrics.jsonl")
     seen = sum(round(e["train_time_s"] * e["train_img_per_s"]) for e in epochs)
     torch.save({"model_name": cfg.model, "num_classes": run.meta["num_classes"],
                 "categories": run.meta["categories"], "model_kwargs": kwargs,
