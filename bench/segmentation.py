@@ -104,19 +104,19 @@ def main() -> None:
     p.add_argument("--memory", action="store_true")
     p.add_argument("--out", default="bench/segmentation_results.jsonl")
     args = p.parse_args()
-    rows = []
+    def emit(row: dict) -> None:  # written at once, so a run cut short keeps what it did
+        print(json.dumps(row), flush=True)
+        with open(args.out, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
     if args.memory:
-        rows += memory(args)
+        for row in memory(args):
+            emit(row)
     for key in [k for k in args.models.split(",") if k]:
         start = time.perf_counter()
         row = train_one(key, args)
         row["wall_seconds"] = round(time.perf_counter() - start, 1)
-        rows.append(row)
-    with open(args.out, "a") as f:
-        for row in rows:
-            print(json.dumps(row), flush=True)
-            f.write(json.dumps(row) + "\n")
-
+        emit(row)
 
 if __name__ == "__main__":
     main()
