@@ -570,8 +570,7 @@ def mask_rcnn(config: MaskRCNNConfig, *, num_classes: int = 91, **kwargs: Any) -
     detector = faster_rcnn(config.detector, num_classes=num_classes, **kwargs)
     box = detector.roi_heads
     levels = box.box_roi_pool.featmap_names
-    channels = detector.roi_heads.box_head.fc6.in_features // box.box_roi_pool.output_size[0] \
-        // box.box_roi_pool.output_size[1]
+    channels = detector.backbone.out_channels[levels[0]]
     parts: dict[str, nn.Module] = {}
     if config.masks:
         pool_cls = MultiScaleRoIAlign if config.mask_roi == "align" else MultiScaleRoIPool
