@@ -100,7 +100,7 @@ def _recall_batch(n: int, distance: int, gen: torch.Generator):
     return src, tgt
 
 
-def _recall_model(kind: str, distance: int):
+def _recall_model(kind: str, distance: int, args_norm_first: bool = True):
     from modernvision.models.sequence.rnn import Seq2Seq, Seq2VecEncoder, Vec2SeqDecoder
     from modernvision.models.sequence.rnn_attention import AttentionDecoder
     from modernvision.models.sequence.transformer import TransformerSeq2Seq
@@ -109,7 +109,8 @@ def _recall_model(kind: str, distance: int):
     if kind == "transformer":
         return TransformerSeq2Seq(13, 13, bos=1, eos=2, pad=0, d_model=h, nhead=4,
                                   num_encoder_layers=2, num_decoder_layers=1,
-                                  dim_feedforward=128, dropout=0.0, max_len=distance + 4)
+                                  dim_feedforward=128, dropout=0.0, max_len=distance + 4,
+                                  norm_first=args_norm_first)
     enc = Seq2VecEncoder(13, 32, h, cell="rnn")
     dec = (AttentionDecoder(13, 32, h, cell="rnn") if kind == "rnn_attention"
            else Vec2SeqDecoder(13, 32, h, cell="rnn"))
@@ -121,7 +122,7 @@ def recall(args: argparse.Namespace) -> None:
         for kind in ("rnn", "rnn_attention", "transformer"):
             torch.manual_seed(0)
             gen = torch.Generator().manual_seed(distance)
-            model = _recall_model(kind, distance)
+            model = _recall_model(kind, distance, not args.post_norm)
             opt = torch.optim.Adam(model.parameters(), lr=args.lr)
             t = time.perf_counter()
             model.train()
@@ -133,12 +134,15 @@ def recall(args: argparse.Namespace) -> None:
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 opt.step()
+                warm = min(1.0, (step + 1) / args.warmup)
                 for g in opt.param_groups:
-                    g["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * (step + 1) / args.steps))
+                    g["lr"] = args.lr * warm * 0.5 * (1 + math.cos(math.pi * (step + 1)
+                                                               / args.steps))
             model.eval()
             src, tgt = _recall_batch(1000, distance, torch.Generator().manual_seed(10_000))
             pred = model.greedy(src, max_len=2)[:, 0]
             _log({"distance": distance, "model": kind, "steps": args.steps,
+                  "warmup": args.warmup, "transformer_norm": "post" if args.post_norm else "pre",
                   "recall_acc": round(float((pred == tgt[:, 1]).float().mean()), 4),
                   "chance": 0.1, "seconds": round(time.perf_counter() - t, 1)})
 
@@ -188,6 +192,8 @@ def main() -> None:
     c.add_argument("--distances", default="5,10,20,40")
     c.add_argument("--steps", type=int, default=300)
     c.add_argument("--lr", type=float, default=3e-3)
+    c.add_argument("--warmup", type=int, default=1, help="linear warm-up steps")
+    c.add_argument("--post-norm", action="store_true", help="the paper's post-norm Transformer")
     c.set_defaults(func=recall)
     s = sub.add_parser("scaling")
     s.set_defaults(func=scaling)
