@@ -52,19 +52,19 @@ def reader(args: argparse.Namespace) -> None:
         opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
         loader = DataLoader(StringsDataset(train, augment=True), batch_size=64, shuffle=True,
                             drop_last=True)
-        start, step, seen, total_steps = time.perf_counter(), 0, 0, None
+        # a cosine schedule over the wall-clock budget (not over a step count guessed from the
+        # first steps: a shared machine's speed varies), after a 20-step linear warm-up
+        start, step, seen, done = time.perf_counter(), 0, 0, False
         model.train()
-        while True:
+        while not done:
             for images, targets in loader:
-                elapsed = time.perf_counter() - start
-                if step == 20:  # measure, then fit a cosine schedule into the budget
-                    total_steps = max(40, int(args.budget / (elapsed / 20)))
-                if total_steps is not None and step >= total_steps:
+                frac = (time.perf_counter() - start) / args.budget
+                if frac >= 1.0:
+                    done = True
                     break
                 warm = min(1.0, (step + 1) / 20)
-                frac = step / total_steps if total_steps else 0.0
                 for g in opt.param_groups:
-                    g["lr"] = args.lr * warm * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
+                    g["lr"] = args.lr * warm * 0.5 * (1 + math.cos(math.pi * frac))
                 loss = model(images, targets)["loss_seq"]
                 opt.zero_grad()
                 loss.backward()
@@ -72,12 +72,9 @@ def reader(args: argparse.Namespace) -> None:
                 opt.step()
                 step += 1
                 seen += len(images)
-                if step % 100 == 0:
-                    _log({"model": name, "step": step, "of": total_steps,
-                          "loss": round(float(loss), 4)})
-            else:
-                continue
-            break
+                if step % 500 == 0:
+                    _log({"model": name, "step": step, "seconds": round(frac * args.budget),
+                          "loss": round(float(loss.detach()), 4)})
         train_s = time.perf_counter() - start
         model.eval()
         ds = StringsDataset(test)
@@ -103,7 +100,7 @@ def _recall_batch(n: int, distance: int, gen: torch.Generator):
     return src, tgt
 
 
-def _recall_model(kind: str, distance: int):
+def _recall_model(kind: str, distance: int, args_norm_first: bool = True):
     from modernvision.models.sequence.rnn import Seq2Seq, Seq2VecEncoder, Vec2SeqDecoder
     from modernvision.models.sequence.rnn_attention import AttentionDecoder
     from modernvision.models.sequence.transformer import TransformerSeq2Seq
@@ -112,7 +109,8 @@ def _recall_model(kind: str, distance: int):
     if kind == "transformer":
         return TransformerSeq2Seq(13, 13, bos=1, eos=2, pad=0, d_model=h, nhead=4,
                                   num_encoder_layers=2, num_decoder_layers=1,
-                                  dim_feedforward=128, dropout=0.0, max_len=distance + 4)
+                                  dim_feedforward=128, dropout=0.0, max_len=distance + 4,
+                                  norm_first=args_norm_first)
     enc = Seq2VecEncoder(13, 32, h, cell="rnn")
     dec = (AttentionDecoder(13, 32, h, cell="rnn") if kind == "rnn_attention"
            else Vec2SeqDecoder(13, 32, h, cell="rnn"))
@@ -124,7 +122,7 @@ def recall(args: argparse.Namespace) -> None:
         for kind in ("rnn", "rnn_attention", "transformer"):
             torch.manual_seed(0)
             gen = torch.Generator().manual_seed(distance)
-            model = _recall_model(kind, distance)
+            model = _recall_model(kind, distance, not args.post_norm)
             opt = torch.optim.Adam(model.parameters(), lr=args.lr)
             t = time.perf_counter()
             model.train()
@@ -136,12 +134,15 @@ def recall(args: argparse.Namespace) -> None:
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 opt.step()
+                warm = min(1.0, (step + 1) / args.warmup)
                 for g in opt.param_groups:
-                    g["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * (step + 1) / args.steps))
+                    g["lr"] = args.lr * warm * 0.5 * (1 + math.cos(math.pi * (step + 1)
+                                                               / args.steps))
             model.eval()
             src, tgt = _recall_batch(1000, distance, torch.Generator().manual_seed(10_000))
             pred = model.greedy(src, max_len=2)[:, 0]
             _log({"distance": distance, "model": kind, "steps": args.steps,
+                  "warmup": args.warmup, "transformer_norm": "post" if args.post_norm else "pre",
                   "recall_acc": round(float((pred == tgt[:, 1]).float().mean()), 4),
                   "chance": 0.1, "seconds": round(time.perf_counter() - t, 1)})
 
@@ -191,6 +192,8 @@ def main() -> None:
     c.add_argument("--distances", default="5,10,20,40")
     c.add_argument("--steps", type=int, default=300)
     c.add_argument("--lr", type=float, default=3e-3)
+    c.add_argument("--warmup", type=int, default=1, help="linear warm-up steps")
+    c.add_argument("--post-norm", action="store_true", help="the paper's post-norm Transformer")
     c.set_defaults(func=recall)
     s = sub.add_parser("scaling")
     s.set_defaults(func=scaling)
