@@ -53,9 +53,15 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
 LONG = ("mnv2_050_fpn", ["--epochs", "4", "--train-subset", "300", "--warmup-epochs", "0.1"])
 
 
+#: the full-data run: the same variant on all 2000 training scenes for 5 epochs (one ~10-minute
+#: slot on an idle machine)
+LONG_FULL = ("mnv2_050_fpn", ["--epochs", "5", "--train-subset", "2000", "--warmup-epochs",
+                              "0.1"])
+
+
 def command(name: str) -> list[str]:
-    if name == "long":
-        base, schedule = LONG
+    if name in ("long", "long_full"):
+        base, schedule = LONG if name == "long" else LONG_FULL
         return [*VARIANTS[base][1], *COMMON, *schedule, "--run-dir", str(RUNS / name)]
     return [*VARIANTS[name][1], *COMMON, *COMPARE, "--run-dir", str(RUNS / name)]
 
@@ -85,7 +91,7 @@ def _jsonl(path: Path) -> list[dict]:
 
 def report() -> None:
     rows = []
-    for name in [*VARIANTS, "long"]:
+    for name in [*VARIANTS, "long", "long_full"]:
         path = RUNS / name / "test_metrics.json"
         if not path.is_file():
             continue
@@ -143,12 +149,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run")
-    r.add_argument("name", choices=[*VARIANTS, "long"])
+    r.add_argument("name", choices=[*VARIANTS, "long", "long_full"])
     r.add_argument("--extend", type=int, help="train the finished run N more epochs")
     sub.add_parser("report")
     sub.add_parser("commands")
     a = sub.add_parser("asset")
-    a.add_argument("name", choices=[*VARIANTS, "long"])
+    a.add_argument("name", choices=[*VARIANTS, "long", "long_full"])
     a.add_argument("--out", type=Path, default=ROOT / "modernvision" / "assets"
                    / "fasterrcnn_mobilenet_v2_050_fpn_scenes.pt")
     args = p.parse_args()
@@ -157,7 +163,7 @@ def main() -> None:
     elif args.cmd == "asset":
         asset(args.name, args.out)
     elif args.cmd == "commands":
-        for name in [*VARIANTS, "long"]:
+        for name in [*VARIANTS, "long", "long_full"]:
             print("modernvision train " + shlex.join(command(name)))
     else:
         report()
