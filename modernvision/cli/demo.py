@@ -7,6 +7,7 @@ Sections (each prints a short report and writes its files under ``--out``):
     faces     Viola-Jones: our trained cascade and OpenCV's cascade run in our detector;
     match     SIFT + our kd-tree + our RANSAC find the box in its scene;
     detection a small Faster R-CNN our own `train` produced, on scenes it never saw;
+    one-stage k-means anchors for YOLOv3 and CenterNet's heatmap targets decoded back;
     segmentation  a short semantic-segmentation training on scenes;
     instance  Mask R-CNN's RoIAlign vs RoIPool, and the panoptic merge scored by PQ;
     retrieval identities unseen in training, enrolled in a gallery and queried;
@@ -20,8 +21,8 @@ import importlib
 import time
 from pathlib import Path
 
-SECTIONS = ("classify", "zoo", "faces", "match", "detection", "segmentation", "instance",
-            "retrieval", "sequences")
+SECTIONS = ("classify", "zoo", "faces", "match", "detection", "one-stage", "segmentation",
+            "instance", "retrieval", "sequences")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -97,6 +98,7 @@ RUNNERS = {
     "faces": _helper_section("modernvision.classic.viola_jones.demo"),
     "match": _helper_section("modernvision.classic.matching_demo"),
     "detection": _helper_section("modernvision.demos.detection"),
+    "one-stage": _helper_section("modernvision.demos.yolo_centernet"),
     "segmentation": _helper_section("modernvision.demos.segmentation"),
     "instance": _helper_section("modernvision.demos.instance"),
     "retrieval": _helper_section("modernvision.demos.retrieval"),
@@ -108,6 +110,7 @@ TITLES = {
     "faces": "Viola-Jones faces on the astronaut",
     "match": "Instance-level detection: SIFT + kd-tree + RANSAC",
     "detection": "Object detection: a small Faster R-CNN on unseen scenes",
+    "one-stage": "One-stage detection: learned anchors (YOLOv3), objects as points (CenterNet)",
     "segmentation": "Semantic segmentation of scenes",
     "instance": "Instance and panoptic segmentation: RoIAlign vs RoIPool, the panoptic merge",
     "retrieval": "Metric learning: recognising identities never seen in training",
