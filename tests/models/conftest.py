@@ -79,7 +79,7 @@ def num_params() -> Callable[[nn.Module], int]:
     return _num_params
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def randomize_bn() -> Callable[..., None]:
     """``randomize_bn(model, seed=1)``: non-trivial BN statistics and affine parameters."""
     return _randomize_bn

@@ -32,30 +32,15 @@ def photos() -> list[torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def resnet50_pair(randomize_bn_module) -> tuple[nn.Module, nn.Module]:
+def resnet50_pair(randomize_bn) -> tuple[nn.Module, nn.Module]:
     torch.manual_seed(0)
     ref = torchvision.models.detection.fasterrcnn_resnet50_fpn(
         weights=None, weights_backbone=None, num_classes=5, **SMALL).eval()
-    randomize_bn_module(ref)
+    randomize_bn(ref)
     ours = create("fasterrcnn_resnet50_fpn", num_classes=5, **SMALL).eval()
     ours.load_state_dict(convert_torchvision_state_dict("fasterrcnn_resnet50_fpn",
                                                         ref.state_dict()))
     return ours, ref
-
-
-@pytest.fixture(scope="module")
-def randomize_bn_module():
-    def randomize(model: nn.Module, seed: int = 1) -> None:
-        g = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            for m in model.modules():
-                if isinstance(m, nn.BatchNorm2d):
-                    n = m.num_features
-                    m.running_mean.copy_(0.1 * torch.randn(n, generator=g))
-                    m.running_var.copy_(0.5 + torch.rand(n, generator=g))
-                    m.weight.copy_(0.25 + 0.5 * torch.rand(n, generator=g))
-                    m.bias.copy_(0.1 * torch.randn(n, generator=g))
-    return randomize
 
 
 def test_same_state_dict_and_parameters_as_torchvision(resnet50_pair):
