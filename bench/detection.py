@@ -136,10 +136,11 @@ def asset(name: str, out: Path) -> None:
              for k, v in run.model.state_dict().items()}
     epochs = _jsonl(run.run_dir / "metrics.jsonl")
     seen = sum(round(e["train_time_s"] * e["train_img_per_s"]) for e in epochs)
+    seconds = sum(e["train_time_s"] for e in epochs)  # all segments (an extension included)
     torch.save({"model_name": cfg.model, "num_classes": run.meta["num_classes"],
                 "categories": run.meta["categories"], "model_kwargs": kwargs,
                 "state_dict": state,
-                "trained": f"{seen} scene images, {metrics['train_seconds']:.0f} s on 2 CPU "
+                "trained": f"{seen} scene images, {seconds:.0f} s on 2 CPU "
                            f"cores; test AP50 {metrics['test_AP50']:.3f} on "
                            f"{metrics['test_images']} test scenes"}, out)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
