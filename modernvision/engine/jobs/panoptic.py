@@ -170,6 +170,11 @@ class PanopticJob(InstanceJob):
         return PanopticSceneDataset(super().split_dataset(cfg, meta, split, data),
                                     self._stuff_ids(meta))
 
+    def write_test_artefacts(self, run_dir: Path, evaluator: PanopticEvaluator,
+                             cfg: Any, meta: dict, metrics: dict) -> None:
+        """``test_detections.json`` from the evaluator's COCO part (boxes and masks)."""
+        super().write_test_artefacts(run_dir, evaluator.coco, cfg, meta, metrics)
+
     def summary_line(self, metrics: dict[str, float], prefix: str = "test_") -> str:
         m = {k.removeprefix(prefix): v for k, v in metrics.items() if k.startswith(prefix)}
         return (f"test PQ {m['PQ']:.4f} (SQ {m['SQ']:.4f}, RQ {m['RQ']:.4f}; things PQ "
