@@ -259,3 +259,25 @@ class Detector(nn.Module):
                     f"with N = {n}, got {got}")
             out["keypoints"] = points.as_subclass(Tensor).to(reference.device, reference.dtype)
         return out
+
+
+def apply_size_overrides(config: Any, overrides: dict[str, Any], *, model: str) -> Any:
+    """``config`` with ``overrides`` (fields of its dataclass) replaced, for a one-stage
+    detector's builder: an unknown keyword is a ``TypeError`` naming the accepted fields, a
+    ``min_size`` without ``max_size`` sets both, and a list ``min_size`` (multi-scale training,
+    as JSON gives it) becomes a tuple."""
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(config)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise TypeError(f"{model} got unexpected keyword argument(s) {unknown}; besides its "
+                        f"builder keywords it accepts the {type(config).__name__} fields: "
+                        f"{', '.join(sorted(fields))}")
+    overrides = dict(overrides)
+    if "min_size" in overrides and "max_size" not in overrides:
+        size = overrides["min_size"]
+        overrides["max_size"] = max(size) if isinstance(size, (list, tuple)) else size
+    if isinstance(overrides.get("min_size"), list):
+        overrides["min_size"] = tuple(overrides["min_size"])
+    return dataclasses.replace(config, **overrides)

@@ -43,7 +43,6 @@ Departures:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,7 +55,7 @@ from torch import Tensor, nn
 from modernvision._errors import InvalidArgumentError
 from modernvision.losses.focal import centernet_focal_loss
 from modernvision.models.backbone import create_backbone
-from modernvision.models.detection._generalized import Detector
+from modernvision.models.detection._generalized import Detector, apply_size_overrides
 from modernvision.models.detection._structures import Detections, ImageBatch
 from modernvision.models.detection.transform import IMAGENET_MEAN, IMAGENET_STD, DetectionTransform
 from modernvision.models.registry import register_model
@@ -429,7 +428,6 @@ class CenterNetKeypoints(CenterNet):
         return results
 
 
-_CONFIG_FIELDS = {f.name for f in dataclasses.fields(CenterNetConfig)}
 
 
 def centernet(config: CenterNetConfig, *, num_classes: int = 81,
@@ -448,17 +446,7 @@ def centernet(config: CenterNetConfig, *, num_classes: int = 81,
     Raises:
         TypeError: a keyword that is neither a builder keyword nor a config field.
     """
-    unknown = sorted(set(overrides) - _CONFIG_FIELDS)
-    if unknown:
-        raise TypeError(f"CenterNet got unexpected keyword argument(s) {unknown}; besides its "
-                        f"builder keywords it accepts the CenterNetConfig fields: "
-                        f"{', '.join(sorted(_CONFIG_FIELDS))}")
-    if "min_size" in overrides and "max_size" not in overrides:
-        size = overrides["min_size"]
-        overrides["max_size"] = max(size) if isinstance(size, (list, tuple)) else size
-    if isinstance(overrides.get("min_size"), list):
-        overrides["min_size"] = tuple(overrides["min_size"])
-    config = dataclasses.replace(config, **overrides)
+    config = apply_size_overrides(config, overrides, model="CenterNet")
     body = create_backbone(config.backbone, out_features=("c5",),
                            trainable_layers=trainable_backbone_layers,
                            weights=weights_backbone, frozen_bn=weights_backbone is not None,

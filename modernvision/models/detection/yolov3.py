@@ -48,7 +48,6 @@ Departures:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,7 +60,7 @@ from torch import Tensor, nn
 from modernvision._errors import InvalidArgumentError
 from modernvision.models.backbone import create_backbone
 from modernvision.models.classification.darknet import darknet_conv
-from modernvision.models.detection._generalized import Detector
+from modernvision.models.detection._generalized import Detector, apply_size_overrides
 from modernvision.models.detection._structures import Detections, ImageBatch
 from modernvision.models.detection.transform import DetectionTransform
 from modernvision.models.registry import register_model
@@ -383,7 +382,6 @@ class YOLOv3(Detector):
                 "loss_classifier": loss_cls / num_gt}
 
 
-_CONFIG_FIELDS = {f.name for f in dataclasses.fields(YOLOv3Config)}
 
 
 def yolov3(config: YOLOv3Config, *, num_classes: int = 81, weights_backbone: str | None = None,
@@ -404,19 +402,9 @@ def yolov3(config: YOLOv3Config, *, num_classes: int = 81, weights_backbone: str
     Raises:
         TypeError: a keyword that is neither a builder keyword nor a config field.
     """
-    unknown = sorted(set(overrides) - _CONFIG_FIELDS)
-    if unknown:
-        raise TypeError(f"YOLOv3 got unexpected keyword argument(s) {unknown}; besides its "
-                        f"builder keywords it accepts the YOLOv3Config fields: "
-                        f"{', '.join(sorted(_CONFIG_FIELDS))}")
-    if "min_size" in overrides and "max_size" not in overrides:
-        size = overrides["min_size"]
-        overrides["max_size"] = max(size) if isinstance(size, (list, tuple)) else size
-    if isinstance(overrides.get("min_size"), list):
-        overrides["min_size"] = tuple(overrides["min_size"])
     if "neck_widths" in overrides:
         overrides["neck_widths"] = tuple(overrides["neck_widths"])
-    config = dataclasses.replace(config, **overrides)
+    config = apply_size_overrides(config, overrides, model="YOLOv3")
     body = create_backbone(config.backbone, out_features=config.levels,
                            trainable_layers=trainable_backbone_layers,
                            weights=weights_backbone, **dict(config.backbone_kwargs))
