@@ -76,12 +76,13 @@ def run(name: str, extend: int | None) -> None:
     else:
         argv = [*cli, *command(name)]
     print("modernvision train " + shlex.join(argv[4:]), flush=True)
-    env = os.environ | {"OMP_NUM_THREADS": "2"}
+    threads = os.environ.get("OMP_NUM_THREADS", "2")  # 2 unless the caller says otherwise
+    env = os.environ | {"OMP_NUM_THREADS": threads}
     load0, start = os.getloadavg()[0], time.time()
     subprocess.run(argv, check=True, env=env, cwd=ROOT)
     log = run_dir / "bench_log.jsonl"
     with log.open("a") as f:
-        f.write(json.dumps({"argv": argv[4:], "wall_s": time.time() - start,
+        f.write(json.dumps({"argv": argv[4:], "wall_s": time.time() - start, "threads": threads,
                             "load_start": load0, "load_end": os.getloadavg()[0]}) + "\n")
 
 

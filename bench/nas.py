@@ -27,8 +27,9 @@ def main() -> None:
     p.add_argument("--train-images", type=int, default=2000)
     p.add_argument("--val-images", type=int, default=1000)
     p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     tmp = Path(tempfile.mkdtemp(prefix="mv-nas-"))
     for seed in [int(s) for s in args.seeds.split(",")]:
         for method in ("controller", "random"):
@@ -42,7 +43,7 @@ def main() -> None:
             half = len(accs) // 2
             print(json.dumps({
                 "method": method, "seed": seed, "children": len(accs),
-                "best_after": {k: round(best[k - 1], 4) for k in (1, 5, 10, 15, 20, 30)
+                "best_after": {k: round(best[k - 1], 4) for k in (1, 5, 10, 15, 20, 30, 40)
                                if k <= len(best)},
                 "mean_acc_first_half": round(statistics.mean(accs[:half]), 4),
                 "mean_acc_second_half": round(statistics.mean(accs[half:]), 4),

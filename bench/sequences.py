@@ -47,7 +47,8 @@ def reader(args: argparse.Namespace) -> None:
     test = load_strings(root, "test")
     for name in args.models.split(","):
         torch.manual_seed(0)
-        model = create(name)
+        extra = {"widths": [int(w) for w in args.widths.split(",")]} if args.widths else {}
+        model = create(name, **extra)
         params = sum(p.numel() for p in model.parameters())
         opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
         loader = DataLoader(StringsDataset(train, augment=True), batch_size=64, shuffle=True,
@@ -85,7 +86,8 @@ def reader(args: argparse.Namespace) -> None:
                 for images, targets in DataLoader(ds, batch_size=250):
                     ev.update(model.decode(images, beam_size=beam), targets)
             m = ev.compute()
-            _log({"model": name, "params": params, "train_seconds": round(train_s),
+            _log({"model": name, "widths": list(model.config.widths),
+                  "train_strings": len(train), "params": params, "train_seconds": round(train_s),
                   "steps": step, "train_images_seen": seen, "epochs": round(seen / len(train), 2),
                   "beam": beam, "test_strings": len(ds), "seq_acc": round(m["seq_acc"], 4),
                   "cer": round(m["cer"], 4),
@@ -187,6 +189,8 @@ def main() -> None:
     r.add_argument("--models", default="string_reader_transformer,string_reader_rnn")
     r.add_argument("--budget", type=float, default=240.0, help="training seconds per model")
     r.add_argument("--lr", type=float, default=2e-3)
+    r.add_argument("--widths", default="", help="CNN widths, e.g. 32,64,128,256 "
+                   "(default: the model's 16,32,64,128)")
     r.set_defaults(func=reader)
     c = sub.add_parser("recall")
     c.add_argument("--distances", default="5,10,20,40")

@@ -223,6 +223,18 @@ class PanopticQuality:
                 continue  # mostly void or crowd of its class: not a false positive
             self._counts[cat].fp += 1
 
+    def merge(self, other: PanopticQuality) -> None:
+        """Add ``other``'s counts (another rank's, or another shard of the images) to ours:
+        afterwards :meth:`compute` covers both sets of images."""
+        if other.categories != self.categories or other.void_id != self.void_id:
+            raise ValueError("merge needs a PanopticQuality over the same categories and void "
+                             f"id, got {sorted(other.categories)} (void {other.void_id}) vs "
+                             f"{sorted(self.categories)} (void {self.void_id})")
+        for cat, k in other._counts.items():
+            mine = self._counts[cat]
+            mine.tp, mine.fp, mine.fn = mine.tp + k.tp, mine.fp + k.fp, mine.fn + k.fn
+            mine.iou += k.iou
+
     def compute(self) -> PanopticResult:
         """PQ/SQ/RQ per class and averaged over all, thing and stuff classes."""
         per_class = {c: _class_stat(k) for c, k in self._counts.items()}

@@ -165,3 +165,22 @@ def test_bad_inputs():
         panoptic_quality(pred, gt, {PERSON: True})
     with pytest.raises(ValueError, match="differ in shape"):
         panoptic_quality(PanopticImage(pred.id_map[:5], pred.segments), gt, CATEGORIES)
+
+
+def test_merge_of_shards_equals_one_pass():
+    (p1, g1), (p2, g2) = image_one(), image_two()
+    whole = PanopticQuality(CATEGORIES)
+    whole.update(p1, g1)
+    whole.update(p2, g2)
+    first, second = PanopticQuality(CATEGORIES), PanopticQuality(CATEGORIES)
+    first.update(p1, g1)
+    second.update(p2, g2)
+    first.merge(second)  # what the panoptic evaluator does with every rank's metric
+    merged, expected = first.compute(), whole.compute()
+    assert merged.all.pq == pytest.approx(expected.all.pq)
+    for cat in CATEGORIES:
+        a, b = merged.per_class[cat], expected.per_class[cat]
+        assert (a.tp, a.fp, a.fn) == (b.tp, b.fp, b.fn)
+        assert a.pq == pytest.approx(b.pq) or (math.isnan(a.pq) and math.isnan(b.pq))
+    with pytest.raises(ValueError, match="same categories"):
+        first.merge(PanopticQuality({PERSON: True}))

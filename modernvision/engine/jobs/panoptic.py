@@ -117,8 +117,15 @@ class PanopticEvaluator:
             self.count += 1
 
     def compute(self) -> dict[str, float]:
+        """Every rank's images: the COCO part gathers its results, PQ sums the ranks' counts."""
+        from modernvision.engine import distributed as dist_utils
+        from modernvision.metrics.panoptic import PanopticQuality
+
         out = self.coco.compute()
-        result = self.pq.compute()
+        total = PanopticQuality(self.categories)
+        for part in dist_utils.all_gather_object(self.pq):
+            total.merge(part)
+        result = total.compute()
         for suffix, stat in (("", result.all), ("_things", result.things),
                              ("_stuff", result.stuff)):
             out |= {f"PQ{suffix}": stat.pq, f"SQ{suffix}": stat.sq, f"RQ{suffix}": stat.rq}
