@@ -104,7 +104,6 @@ class PanopticEvaluator:
 
         self.coco.reset()
         self.pq = PanopticQuality(self.categories)
-        self.count = 0
 
     def update(self, predictions: list[Any], targets: list[dict]) -> None:
         self.coco.update([p.detections for p in predictions], targets)
@@ -114,7 +113,6 @@ class PanopticEvaluator:
                   [{"id": s.id, "category_id": s.category_id, "iscrowd": s.iscrowd}
                    for s in rec.segments])
             self.pq.update((pred.panoptic.cpu().numpy(), pred.segments), gt)
-            self.count += 1
 
     def compute(self) -> dict[str, float]:
         """Every rank's images: the COCO part gathers its results, PQ sums the ranks' counts."""
