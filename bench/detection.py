@@ -58,10 +58,16 @@ LONG = ("mnv2_050_fpn", ["--epochs", "4", "--train-subset", "300", "--warmup-epo
 LONG_FULL = ("mnv2_050_fpn", ["--epochs", "3", "--train-subset", "2000", "--warmup-epochs",
                               "0.1"])
 
+#: the issue's 30-minute run: the same variant and data, 14 epochs on one cosine schedule
+#: (~120 s per epoch on two idle threads, so about 28 minutes of training)
+LONG30 = ("mnv2_050_fpn", ["--epochs", "14", "--train-subset", "2000", "--warmup-epochs",
+                           "0.1"])
+LONG_RUNS = {"long": LONG, "long_full": LONG_FULL, "long30": LONG30}
+
 
 def command(name: str) -> list[str]:
-    if name in ("long", "long_full"):
-        base, schedule = LONG if name == "long" else LONG_FULL
+    if name in LONG_RUNS:
+        base, schedule = LONG_RUNS[name]
         return [*VARIANTS[base][1], *COMMON, *schedule, "--run-dir", str(RUNS / name)]
     return [*VARIANTS[name][1], *COMMON, *COMPARE, "--run-dir", str(RUNS / name)]
 
@@ -92,7 +98,7 @@ def _jsonl(path: Path) -> list[dict]:
 
 def report() -> None:
     rows = []
-    for name in [*VARIANTS, "long", "long_full"]:
+    for name in [*VARIANTS, *LONG_RUNS]:
         path = RUNS / name / "test_metrics.json"
         if not path.is_file():
             continue
@@ -103,7 +109,7 @@ def report() -> None:
         train_s = sum(e["train_time_s"] for e in epochs)
         images = sum(round(e["train_time_s"] * e["train_img_per_s"]) for e in epochs)
         loads = [v for g in logs for v in (g["load_start"], g["load_end"])]
-        what = VARIANTS.get(name, ("",))[0] if name != "long" else f"{LONG[0]}, long run"
+        what = VARIANTS.get(name, ("",))[0] or f"{LONG_RUNS[name][0]}, {name} run"
         rows.append({"run": name, "model": cfg["model"], "what": what,
                      "train_images_seen": images, "epochs": len(epochs),
                      "train_s": round(train_s), "load": [min(loads), max(loads)],
@@ -111,6 +117,12 @@ def report() -> None:
                         for k in ("AP", "AP50", "AP75", "APs", "APm", "AR100")},
                      "test_images": metrics["test_images"],
                      "val_AP50_per_epoch": [round(e["val_AP50"], 4) for e in epochs]})
+    # rows of runs whose directories are gone (an earlier machine) are kept from the results file
+    fresh = {r["run"] for r in rows}
+    kept = [r for r in (json.loads(RESULTS.read_text()) if RESULTS.is_file() else [])
+            if r["run"] not in fresh]
+    order = [*VARIANTS, *LONG_RUNS]
+    rows = sorted(kept + rows, key=lambda r: order.index(r["run"]) if r["run"] in order else 99)
     RESULTS.write_text(json.dumps(rows, indent=2) + "\n")
     print("| run | model | what | images seen (epochs) | train time | load | AP | AP50 | AP75 "
           "| APs | APm | AR100 |")
@@ -151,12 +163,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run")
-    r.add_argument("name", choices=[*VARIANTS, "long", "long_full"])
+    r.add_argument("name", choices=[*VARIANTS, *LONG_RUNS])
     r.add_argument("--extend", type=int, help="train the finished run N more epochs")
     sub.add_parser("report")
     sub.add_parser("commands")
     a = sub.add_parser("asset")
-    a.add_argument("name", choices=[*VARIANTS, "long", "long_full"])
+    a.add_argument("name", choices=[*VARIANTS, *LONG_RUNS])
     a.add_argument("--out", type=Path, default=ROOT / "modernvision" / "assets"
                    / "fasterrcnn_mobilenet_v2_050_fpn_scenes.pt")
     args = p.parse_args()
@@ -165,7 +177,7 @@ def main() -> None:
     elif args.cmd == "asset":
         asset(args.name, args.out)
     elif args.cmd == "commands":
-        for name in [*VARIANTS, "long", "long_full"]:
+        for name in [*VARIANTS, *LONG_RUNS]:
             print("modernvision train " + shlex.join(command(name)))
     else:
         report()

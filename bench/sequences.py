@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -202,7 +203,9 @@ def main() -> None:
     s = sub.add_parser("scaling")
     s.set_defaults(func=scaling)
     args = p.parse_args()
-    torch.set_num_threads(2)
+    # two threads unless the caller sets OMP_NUM_THREADS
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    _log({"threads": torch.get_num_threads()})
     args.func(args)
 
 

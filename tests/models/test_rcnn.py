@@ -10,7 +10,14 @@ from modernvision.data import SceneConfig, make_scenes, scene_instances
 from modernvision.models import create, get_entry
 from modernvision.models.detection import Detections
 from modernvision.models.detection._proposals import ProposalProvider
-from modernvision.models.detection.rcnn import warp_regions
+from modernvision.models.detection.rcnn import (
+    SVMPredictor,
+    SVMSettings,
+    _fit_svm,
+    fit_class_svms,
+    svm_region_labels,
+    warp_regions,
+)
 
 TINY = dict(proposal_top=40, box_batch_size_per_image=16)
 
@@ -170,3 +177,113 @@ def test_provider_preloads_a_data_sets_precomputed_proposals(tmp_path):
     image, _ = data[0]
     provider(image.float() / 255)
     assert provider.computed == 0 and len(provider) == 2
+
+
+# --- the paper's class SVMs -----------------------------------------------------------------
+def test_svm_labels_follow_the_papers_rule():
+    gt = torch.tensor([[0.0, 0, 10, 10], [20, 20, 30, 30]])
+    props = torch.tensor([[0.0, 0, 10, 5],     # IoU 0.5 with the class-1 box: ignored for 1
+                          [0.0, 0, 10, 2],     # IoU 0.2 with it: a negative for class 1
+                          [40.0, 40, 50, 50]])  # far from both: a negative for both
+    regions = torch.cat([gt, props])
+    labels = svm_region_labels(gt, torch.tensor([1, 2]), 5, regions, num_classes=3)
+    assert labels.dtype == torch.int8
+    # rows: gt class 1, gt class 2, then the proposals; columns: class 1, class 2
+    assert labels.tolist() == [[1, -1], [-1, 1], [0, -1], [-1, -1], [-1, -1]]
+    # a class without a box in the image: every region is its negative
+    none = svm_region_labels(gt[:1], torch.tensor([1]), 2, regions[:2], num_classes=3)
+    assert none[:, 1].tolist() == [-1, -1]
+
+
+def test_hard_negative_mining_adds_the_negatives_inside_the_margin():
+    # 1-D points on a line (a second constant feature): positives at +2, 60 easy negatives
+    # at -6 and 4 hard ones at +0.5; the first cache (5 random negatives) misses the hard ones.
+    g = torch.Generator().manual_seed(0)
+    pos = torch.stack([2 + 0.1 * torch.randn(20, generator=g), torch.ones(20)], 1)
+    easy = torch.stack([-6 + 0.1 * torch.randn(60, generator=g), torch.ones(60)], 1)
+    hard = torch.tensor([[0.5, 1.0], [0.6, 1], [0.4, 1], [0.55, 1]])
+    x = torch.cat([pos, easy, hard])
+    y = torch.cat([torch.ones(20), -torch.ones(64)]).to(torch.int8)
+    settings = SVMSettings(C=10.0, initial_negatives=5, rounds=3)
+    # the first cache is the first 5 of a random order of the negatives: none of them hard
+    first = torch.randperm(64, generator=torch.Generator().manual_seed(0))[:5]
+    assert (first < 60).all()
+    weight, bias, log = _fit_svm(x, y, settings, torch.Generator().manual_seed(0))
+    assert log["positives"] == 20 and log["negatives"] == 64
+    assert log["hard_added"][0] >= 4  # the hard ones (and any easy one inside the margin)
+    assert log["cache"][1] >= 4
+    margins = x @ weight + bias
+    assert (margins[:20] > 0).all() and (margins[20:] < 0).all()  # the hard ones rejected
+    # the same as one SVM on every negative
+    from sklearn.svm import LinearSVC
+    full = LinearSVC(C=10.0, loss="hinge", intercept_scaling=10.0,
+                     class_weight={1: 2.0, -1: 1.0}, max_iter=20000, random_state=0)
+    full.fit(x.numpy(), y.numpy())
+    assert (torch.from_numpy(full.decision_function(x.numpy())) > 0).tolist() == \
+        (margins > 0).tolist()
+
+
+def test_fit_class_svms_installs_liblinears_svms_on_scaled_fc7():
+    torch.manual_seed(0)
+    model = create("rcnn_compact", num_classes=3, **TINY)
+    samples = [_scene(0), _scene(1), _scene(2)]
+    bbox_before = model.roi_heads.box_predictor.bbox_pred.weight.clone()
+    settings = SVMSettings(initial_negatives=10_000, rounds=0)  # every negative, no mining
+    report = fit_class_svms(model, samples, settings)
+    svm = model.roi_heads.box_predictor
+    assert isinstance(svm, SVMPredictor) and model.training  # the mode is restored
+    torch.testing.assert_close(svm.bbox_pred.weight, bbox_before)
+    assert report["images"] == 3 and report["classes"][1]["positives"] == 3
+
+    # the oracle: the same fc7 features, labels and scale, fitted by LinearSVC directly
+    from sklearn.svm import LinearSVC
+    model.eval()
+    feats, labels = [], []
+    captured = []
+    hook = model.roi_heads.box_head.register_forward_hook(lambda m, i, o: captured.append(o))
+    with torch.no_grad():
+        for image, target in samples:
+            regions = torch.cat([target["boxes"], model.proposal_provider(image)])
+            captured.clear()
+            model([image], proposals=[regions])
+            feats.append(torch.cat(captured))
+            labels.append(svm_region_labels(target["boxes"], target["labels"], len(regions),
+                                            regions, 3))
+    hook.remove()
+    x, y = torch.cat(feats), torch.cat(labels)
+    scale = 20.0 / float(x.norm(dim=1).mean())
+    torch.testing.assert_close(float(svm.feature_scale), scale)
+    for c in (1, 2):
+        keep = y[:, c - 1] != 0
+        ref = LinearSVC(C=1e-3, loss="hinge", intercept_scaling=10.0,
+                        class_weight={1: 2.0, -1: 1.0}, max_iter=20000, random_state=0)
+        ref.fit((x[keep] * scale).numpy(), y[keep, c - 1].numpy())
+        # liblinear stops at a tolerance (1e-4) and visits the rows in their order, which
+        # differs here: the same SVM up to that, i.e. the same margins on every region
+        ours = (x * scale) @ svm.cls_score.weight[c].detach() + float(svm.cls_score.bias[c])
+        ref_margin = torch.from_numpy(ref.decision_function((x * scale).numpy())).float()
+        assert (ours - ref_margin).abs().max() < 0.01, (ours - ref_margin).abs().max()
+        assert ((ours > 0) == (ref_margin > 0)).float().mean() > 0.99
+    assert svm.cls_score.weight[0].abs().sum() == 0  # no background SVM
+
+    # scores are the sigmoid of the SVM margins; training the SVM model is refused
+    with torch.no_grad():
+        (det,) = model([samples[0][0]])
+        logits, _ = model.roi_heads.box_predictor(torch.ones(2, svm.cls_score.in_features))
+    assert len(det) > 0 and ((det.scores > 0) & (det.scores < 1)).all()
+    torch.testing.assert_close(svm.class_scores(logits), torch.sigmoid(logits))
+    model.train()
+    with pytest.raises(InvalidArgumentError, match="fit_class_svms"):
+        model([samples[0][0]], [samples[0][1]])
+
+
+def test_svm_settings_and_inputs_are_checked():
+    with pytest.raises(InvalidArgumentError, match="negative_iou"):
+        SVMSettings(negative_iou=0.0)
+    with pytest.raises(InvalidArgumentError, match="C must be"):
+        SVMSettings(C=0)
+    with pytest.raises(InvalidArgumentError, match="evict_margin"):
+        SVMSettings(hard_margin=-2.0)
+    model = create("rcnn_compact", num_classes=3, **TINY)
+    with pytest.raises(InvalidArgumentError, match="samples is empty"):
+        fit_class_svms(model, [])

@@ -81,6 +81,10 @@ class FastRCNNPredictor(nn.Module):
         x = x.flatten(start_dim=1)
         return self.cls_score(x), self.bbox_pred(x)
 
+    def class_scores(self, class_logits: Tensor) -> Tensor:
+        """Per-class probabilities ``(K, num_classes)`` of the logits: a softmax."""
+        return F.softmax(class_logits, -1)
+
 
 def fast_rcnn_loss(
     class_logits: Tensor, box_regression: Tensor, labels: Sequence[Tensor],
@@ -129,7 +133,9 @@ class RoIHeads(nn.Module):
         box_roi_pool: pools ``(K, C, 7, 7)`` features for the RoIs
             (:class:`~modernvision.models.necks.fpn.MultiScaleRoIAlign`).
         box_head: pooled features -> representation (:class:`TwoMLPHead`).
-        box_predictor: representation -> class logits and box corrections.
+        box_predictor: representation -> class logits and box corrections, with a
+            ``class_scores(logits)`` method giving the detection scores
+            (:class:`FastRCNNPredictor`: a softmax).
         fg_iou_thresh: IoU at or above which an RoI is foreground (0.5).
         bg_iou_thresh: IoU below which an RoI is background (0.5).
         bg_iou_low: RoIs whose best IoU is below this are not sampled at all (0: torchvision;
@@ -254,7 +260,7 @@ class RoIHeads(nn.Module):
         # (K, 4C) -> (K, C, 4)
         boxes_all = self.box_coder.decode(box_regression, torch.cat(proposals))
         boxes_all = boxes_all.reshape(-1, num_classes, 4)
-        scores_all = F.softmax(class_logits, -1)
+        scores_all = self.box_predictor.class_scores(class_logits)
         out = []
         for boxes, scores, size in zip(boxes_all.split(counts), scores_all.split(counts),
                                        image_sizes):

@@ -32,8 +32,13 @@ Where this departs from the paper:
       fc7** features (hard-negative mining, negatives IoU < 0.3) and scores with the SVMs, and
       fits class-specific **ridge regressors on pool5** features (Appendix C, proposals with
       IoU > 0.6) for the boxes. Here both outputs are linear layers on FC7 trained jointly with
-      the network (as Fast R-CNN later does, and as the notes draw R-CNN); the SVM variant is
-      not offered.
+      the network (as Fast R-CNN later does, and as the notes draw R-CNN). The paper's SVMs
+      are offered after fine-tuning: :func:`fit_class_svms` trains them (liblinear through
+      scikit-learn's ``LinearSVC``, the solver the paper's code calls, with its ``C = 10^-3``,
+      positive weight 2, bias term 10, fc7 scaled to mean norm 20, positives only the
+      ground-truth boxes, negatives below IoU 0.3, hard-negative mining) and puts an
+      :class:`SVMPredictor` in the softmax's place; its scores are ``sigmoid(margin)`` (the
+      paper thresholds raw margins). The box corrections stay on FC7.
     * Box corrections are encoded as in Fast R-CNN (``(10, 10, 5, 5)``-weighted ``dx, dy, dw,
       dh``, smooth L1) and learned on every foreground proposal (IoU >= 0.5), not only IoU > 0.6.
     * The regions of a batch are drawn per image (64 each), not from the pooled windows of
@@ -48,7 +53,7 @@ Where this departs from the paper:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +73,7 @@ from modernvision.models.detection._roi_heads import FastRCNNPredictor, RoIHeads
 from modernvision.models.detection._structures import Detections
 from modernvision.models.detection.transform import IMAGENET_MEAN, IMAGENET_STD
 from modernvision.models.registry import create, register_model
+from modernvision.ops import box_iou
 
 __all__ = [
     "RCNN",
@@ -75,10 +81,14 @@ __all__ = [
     "RCNNConfig",
     "RCNNHeads",
     "RegionCNNHead",
+    "SVMPredictor",
+    "SVMSettings",
+    "fit_class_svms",
     "rcnn",
     "rcnn_alexnet",
     "rcnn_compact",
     "rcnn_resnet18",
+    "svm_region_labels",
     "warp_regions",
 ]
 
@@ -370,3 +380,239 @@ def rcnn_compact(*, num_classes: int = 21, **kwargs) -> RCNN:
 def rcnn_resnet18(*, num_classes: int = 21, **kwargs) -> RCNN:
     """R-CNN with a ResNet-18 on 64-pixel warps (4 of context), 512-d FC7."""
     return rcnn(RESNET18, num_classes=num_classes, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# The paper's class SVMs on fc7 (Sec. 2.3 and Appendix B)
+
+
+@dataclass(frozen=True)
+class SVMSettings:
+    """How :func:`fit_class_svms` trains the per-class SVMs; the defaults are the paper's
+    released code's (``rcnn_train.m``).
+
+    Attributes:
+        C: the SVMs' regularisation constant (``10^-3``).
+        positive_weight: weight of a positive's hinge loss (2).
+        negative_iou: regions below this IoU with every ground-truth box of a class are that
+            class's negatives (0.3, chosen by grid search in the paper's Appendix B).
+        feature_norm: fc7 features are scaled so that their mean L2 norm is this (20).
+        bias_scale: the constant feature appended for the bias (liblinear's ``-B``, 10).
+        initial_negatives: random negatives per class in the first cache.
+        rounds: hard-negative mining rounds after the first fit.
+        hard_margin: a negative scoring above this is hard and joins the cache (-1: inside
+            the margin).
+        evict_margin: a cached negative scoring below this leaves it (-1.2).
+        seed: for the initial random negatives.
+    """
+
+    C: float = 1e-3
+    positive_weight: float = 2.0
+    negative_iou: float = 0.3
+    feature_norm: float = 20.0
+    bias_scale: float = 10.0
+    initial_negatives: int = 2000
+    rounds: int = 3
+    hard_margin: float = -1.0
+    evict_margin: float = -1.2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("C", "positive_weight", "feature_norm", "bias_scale"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise InvalidArgumentError(f"{name} must be a positive number, got {value!r}")
+        if not 0.0 < self.negative_iou <= 1.0:
+            raise InvalidArgumentError(
+                f"negative_iou must be in (0, 1], got {self.negative_iou!r}")
+        for name in ("initial_negatives", "rounds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidArgumentError(f"{name} must be an int >= 0, got {value!r}")
+        if not self.evict_margin <= self.hard_margin:
+            raise InvalidArgumentError(
+                f"evict_margin ({self.evict_margin}) must not exceed hard_margin "
+                f"({self.hard_margin})")
+
+
+class SVMPredictor(FastRCNNPredictor):
+    """The paper's scoring: one linear SVM per class on (scaled) fc7, beside the box
+    corrections; row 0 of ``cls_score`` (background) stays zero. Its detection scores are
+    ``sigmoid(margin)`` per class (monotone in the SVM's margin, so every class's ranking
+    and AP are the SVM's; in ``(0, 1)`` so that ``box_score_thresh`` still applies).
+
+    Args:
+        in_channels: width of the representation (fc7).
+        num_classes: classes including the background.
+        feature_scale: the factor applied to fc7 before the SVMs (their training scale).
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, *, feature_scale: float) -> None:
+        super().__init__(in_channels, num_classes)
+        self.cls_score.requires_grad_(False)  # fitted by liblinear, not by gradients
+        self.register_buffer("feature_scale", torch.tensor(float(feature_scale)))
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if self.training:
+            raise InvalidArgumentError(
+                "an R-CNN with class SVMs is not trained by back-propagation: fine-tune the "
+                "softmax model, then fit the SVMs with fit_class_svms (call model.eval() "
+                "before using this one)")
+        x = x.flatten(start_dim=1)
+        return self.cls_score(x * self.feature_scale), self.bbox_pred(x)
+
+    def class_scores(self, class_logits: Tensor) -> Tensor:
+        return torch.sigmoid(class_logits)
+
+
+def svm_region_labels(gt_boxes: Tensor, gt_labels: Tensor, num_regions: int, regions: Tensor,
+                      num_classes: int, negative_iou: float = 0.3) -> Tensor:
+    """The paper's SVM labels of one image's regions, the ground-truth boxes first.
+
+    Only ground-truth boxes are positives (for their class); a region (ground-truth boxes of
+    other classes included) whose IoU with every ground-truth box of class ``c`` is below
+    ``negative_iou`` is a negative for ``c``; the rest is ignored for ``c``.
+
+    Args:
+        gt_boxes: ``Tensor[G, 4]`` xyxy.
+        gt_labels: ``Tensor[G]`` in ``[1, num_classes)``.
+        num_regions: ``G + P``, the rows of the result.
+        regions: ``Tensor[G + P, 4]``: ``gt_boxes`` then the proposals.
+        num_classes: classes including the background.
+        negative_iou: the negatives' IoU bound.
+
+    Returns:
+        ``Tensor[G + P, num_classes - 1]`` int8: 1 positive, -1 negative, 0 ignored, column
+        ``c - 1`` for class ``c``.
+    """
+    g = gt_boxes.shape[0]
+    labels = torch.zeros((num_regions, num_classes - 1), dtype=torch.int8)
+    iou = box_iou(regions, gt_boxes) if g else regions.new_zeros((num_regions, 0))
+    for c in range(1, num_classes):
+        of_class = gt_labels == c
+        best = iou[:, of_class].max(dim=1).values if bool(of_class.any()) \
+            else regions.new_zeros(num_regions)
+        labels[best < negative_iou, c - 1] = -1
+        labels[torch.where(of_class)[0], c - 1] = 1
+    return labels
+
+
+def _fit_svm(features: Tensor, labels: Tensor, settings: SVMSettings,
+             generator: torch.Generator) -> tuple[Tensor, float, dict[str, Any]]:
+    """One class: LinearSVC (liblinear's L2-regularised hinge loss, dual) on the positives
+    and a cache of negatives, grown by hard-negative mining; returns weight, bias, a log."""
+    from sklearn.svm import LinearSVC
+
+    positives = torch.where(labels == 1)[0]
+    negatives = torch.where(labels == -1)[0]
+    order = torch.randperm(negatives.numel(), generator=generator)
+    cache = negatives[order[: settings.initial_negatives]]
+    log: dict[str, Any] = {"positives": int(positives.numel()),
+                           "negatives": int(negatives.numel()), "cache": [], "hard_added": []}
+    svm = LinearSVC(C=settings.C, loss="hinge", dual=True, fit_intercept=True,
+                    intercept_scaling=settings.bias_scale,
+                    class_weight={1: settings.positive_weight, -1: 1.0}, max_iter=20000,
+                    random_state=0)
+    for round_ in range(settings.rounds + 1):
+        rows = torch.cat([positives, cache])
+        y = torch.cat([torch.ones(positives.numel()), -torch.ones(cache.numel())])
+        svm.fit(features[rows].numpy(), y.numpy())
+        log["cache"].append(int(cache.numel()))
+        if round_ == settings.rounds:
+            break
+        weight = torch.from_numpy(svm.coef_[0]).to(features.dtype)
+        margins = features[negatives] @ weight + float(svm.intercept_[0])
+        in_cache = torch.zeros(labels.numel(), dtype=torch.bool)
+        in_cache[cache] = True
+        hard = negatives[(margins > settings.hard_margin) & ~in_cache[negatives]]
+        log["hard_added"].append(int(hard.numel()))
+        if hard.numel() == 0:  # every negative outside the cache is beyond the margin
+            break
+        kept = cache[margins[torch.searchsorted(negatives, cache)] >= settings.evict_margin]
+        cache = torch.cat([kept, hard])
+    return (torch.from_numpy(svm.coef_[0]).float(), float(svm.intercept_[0]), log)
+
+
+@torch.no_grad()
+def fit_class_svms(model: ProposalDetector, samples: Iterable[tuple[Tensor, dict[str, Tensor]]],
+                   settings: SVMSettings | None = None) -> dict[str, Any]:
+    """Train the paper's per-class linear SVMs on a fine-tuned model's fc7 and put them in
+    its place (:class:`SVMPredictor`; the box corrections are kept).
+
+    Every region of every image (its proposals and its ground-truth boxes) goes through the
+    network once; all fc7 features are held in memory (images x regions x
+    ``representation_size`` floats), scaled to a mean norm of ``settings.feature_norm``.
+    Labels per class: :func:`svm_region_labels`. Per class, a cache of random negatives, then
+    ``settings.rounds`` rounds of hard-negative mining (negatives inside the margin join, easy
+    ones leave, as in the paper). A class with no positive gets weight 0 and bias -20 (it
+    never scores).
+
+    Args:
+        model: an :class:`RCNN` (or any :class:`ProposalDetector` with :class:`RoIHeads`)
+            after fine-tuning.
+        samples: ``(image Tensor[3, H, W] in [0, 1], target)`` with the target's ``boxes``
+            (xyxy pixels) and ``labels``.
+        settings: :class:`SVMSettings` (the paper's by default).
+
+    Returns:
+        A report: images, regions, the feature scale, and per class the numbers of
+        positives and negatives, the cache size after each fit and the hard negatives each
+        mining round added.
+    """
+    settings = settings or SVMSettings()
+    heads = model.roi_heads
+    if not isinstance(heads, RoIHeads) or not isinstance(heads.box_predictor,
+                                                          FastRCNNPredictor):
+        raise InvalidArgumentError(
+            "model must be a ProposalDetector whose roi_heads is a RoIHeads with a "
+            f"FastRCNNPredictor, got {type(model).__name__}")
+    num_classes = heads.box_predictor.cls_score.out_features
+    was_training = model.training
+    model.eval()
+    captured: list[Tensor] = []
+    hook = heads.box_head.register_forward_hook(lambda _m, _i, out: captured.append(out))
+    features, labels = [], []
+    try:
+        for i, (image, target) in enumerate(samples):
+            gt_boxes = target["boxes"].to(torch.float32).reshape(-1, 4)
+            gt_labels = target["labels"].reshape(-1)
+            regions = torch.cat([gt_boxes, model.proposal_provider(image).to(torch.float32)])
+            captured.clear()
+            model([image], proposals=[regions])
+            fc7 = torch.cat(captured) if captured else regions.new_zeros((0, 0))
+            if fc7.shape[0] != regions.shape[0]:
+                raise RuntimeError(f"image {i}: {regions.shape[0]} regions gave "
+                                   f"{fc7.shape[0]} fc7 features")
+            features.append(fc7.flatten(start_dim=1).float())
+            labels.append(svm_region_labels(gt_boxes, gt_labels, regions.shape[0], regions,
+                                            num_classes, settings.negative_iou))
+    finally:
+        hook.remove()
+        model.train(was_training)
+    if not features:
+        raise InvalidArgumentError("samples is empty: the SVMs need at least one image")
+    x = torch.cat(features)
+    y = torch.cat(labels)
+    scale = settings.feature_norm / float(x.norm(dim=1).mean().clamp(min=1e-12))
+    x = x * scale
+    old = heads.box_predictor
+    svm = SVMPredictor(old.cls_score.in_features, num_classes, feature_scale=scale)
+    svm.bbox_pred.load_state_dict(old.bbox_pred.state_dict())
+    svm.cls_score.weight.zero_()
+    svm.cls_score.bias.zero_()
+    report: dict[str, Any] = {"images": len(features), "regions": int(x.shape[0]),
+                              "feature_scale": scale, "classes": {}}
+    generator = torch.Generator().manual_seed(settings.seed)
+    for c in range(1, num_classes):
+        column = y[:, c - 1]
+        if not bool((column == 1).any()) or not bool((column == -1).any()):
+            svm.cls_score.bias[c] = -20.0
+            report["classes"][c] = {"positives": int((column == 1).sum()), "skipped": True}
+            continue
+        weight, bias, log = _fit_svm(x, column, settings, generator)
+        svm.cls_score.weight[c] = weight
+        svm.cls_score.bias[c] = bias
+        report["classes"][c] = log
+    heads.box_predictor = svm.to(old.bbox_pred.weight.device)
+    svm.train(was_training)
+    return report
