@@ -8,7 +8,8 @@ Data (all held out, none used to tune anything):
       177, 66, 95, 95 (OpenCV's frontal-face box) and imgaug 0.4.0's quokka with its annotated
       box (x1, y1, x2, y2 = 148, 50, 550, 642).
 
-Methods: ours (``selective_search``, modes single / fast / quality) in this process, and
+Methods: ours (``selective_search``, modes single / fast / quality, and the options beyond the
+paper fast-level / fast-small) in this process, and
 OpenCV's ``cv2.ximgproc.segmentation.createSelectiveSearchSegmentation`` (switchToSingleStrategy
 / switchToSelectiveSearchFast / switchToSelectiveSearchQuality, default arguments) in a
 separate virtual environment with ``opencv-contrib-python-headless`` of the same OpenCV version
@@ -50,12 +51,20 @@ import numpy as np
 import torch
 from torchvision.ops import box_iou
 
-from modernvision.classic.selective_search import FAST, _hierarchies, selective_search, to_rgb
+from modernvision.classic.selective_search import (
+    FAST,
+    _hierarchies,
+    rank_proposals,
+    selective_search,
+    to_rgb,
+)
 from modernvision.data import load_photo, make_scenes, quokka, read_coco
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = REPO / ".bench-envs" / "opencv-contrib"
 MODES = ("single", "fast", "quality")
+#: our options beyond the paper: OpenCV's fast settings with its level ranking, and the cascade
+OURS_EXTRA = ("fast-level", "fast-small")
 NS = (50, 100, 200, 300, 500, 1000, 1500, 2000, 3000, None)
 THRESHOLDS = (0.5, 0.7)
 
@@ -90,26 +99,16 @@ def run_opencv(paths: list[Path], repeats: int, workdir: Path) -> tuple[dict, st
 
 
 def level_ranking(image: np.ndarray) -> torch.Tensor:
-    """Our fast-mode hierarchies ranked as OpenCV ranks them: RND x level, where an initial
-    region has level 1 and a merged one 1 + the larger level of its two parts (small regions
-    first, "inverted from the paper" in OpenCV's words). An experiment, not a library mode."""
-    hierarchies = _hierarchies(to_rgb(image), FAST)
-    levels = []
-    for h in hierarchies:
-        level = np.ones(len(h.boxes))
-        for r in range(h.num_segments, len(h.boxes)):
-            level[r] = level[h.children[r]].max() + 1
-        levels.append(level)
-    boxes = np.concatenate([h.boxes for h in hierarchies])
-    value = np.random.default_rng(0).random(len(boxes)) * np.concatenate(levels)
-    ranked = boxes[np.argsort(value, kind="stable")]
-    _, first = np.unique(ranked, axis=0, return_index=True)
-    return torch.from_numpy(ranked[np.sort(first)])
+    """Our fast-mode hierarchies (the paper's k = 50, 100) ranked as OpenCV ranks them: RND x
+    level in the merge tree (``rank_proposals(..., ranking="level")``). An experiment."""
+    return torch.from_numpy(rank_proposals(_hierarchies(to_rgb(image), FAST), seed=0,
+                                           ranking="level"))
 
 
 def run_ours(images: list[np.ndarray], repeats: int, *, variants: bool) -> dict:
     """Our modes (and, with ``variants``, the two experiments) on every image."""
-    methods = {f"ours/{mode}": partial(selective_search, mode=mode) for mode in MODES}
+    methods = {f"ours/{mode}": partial(selective_search, mode=mode)
+               for mode in (*MODES, *OURS_EXTRA)}
     if variants:
         methods["ours/fast, OpenCV's k = 150, 300, 450"] = partial(
             selective_search, config=replace(FAST, ks=(150, 300, 450)))

@@ -47,15 +47,17 @@ class ProposalSettings:
     """How proposals are computed; the cache key hashes all of it.
 
     Attributes:
-        mode: ``"fast"``, ``"quality"`` or ``"single"`` (ignored when ``config`` is given).
-        config: a diversification of one's own.
+        mode: a mode of :func:`~modernvision.classic.selective_search.selective_search`
+            (``"fast"``, ``"quality"``, ``"single"``, ``"fast-level"``, ``"fast-small"``;
+            ignored when ``config`` is given).
+        config: a diversification of one's own, or a tuple of them (a cascade).
         seed: seed of the ranking.
         min_box_side: drop boxes narrower or lower than this many pixels.
         top: keep the best ``top`` proposals per image (R-CNN's "about 2,000"); ``None``: all.
     """
 
     mode: str = "fast"
-    config: SelectiveSearchConfig | None = None
+    config: SelectiveSearchConfig | tuple[SelectiveSearchConfig, ...] | None = None
     seed: int = 0
     min_box_side: int = 0
     top: int | None = 2000
@@ -63,18 +65,24 @@ class ProposalSettings:
     def __post_init__(self) -> None:
         if self.config is None and self.mode not in MODES:
             raise unknown_name("selective search mode", self.mode, MODES)
-        if self.config is not None and not isinstance(self.config, SelectiveSearchConfig):
+        configs = self.config if isinstance(self.config, tuple) else (self.config,)
+        if self.config is not None and not (configs and all(
+                isinstance(c, SelectiveSearchConfig) for c in configs)):
             raise InvalidArgumentError(
-                f"config must be a SelectiveSearchConfig, got {type(self.config).__name__}")
+                f"config must be a SelectiveSearchConfig or a non-empty tuple of them, got "
+                f"{self.config!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise InvalidArgumentError(f"seed must be an integer, got {self.seed!r}")
 
     @property
-    def resolved(self) -> SelectiveSearchConfig:
+    def resolved(self) -> SelectiveSearchConfig | tuple[SelectiveSearchConfig, ...]:
         return self.config if self.config is not None else MODES[self.mode]
 
     def as_dict(self) -> dict:
-        return {"version": CACHE_VERSION, "config": asdict(self.resolved), "seed": self.seed,
+        resolved = self.resolved
+        config = ([asdict(c) for c in resolved] if isinstance(resolved, tuple)
+                  else asdict(resolved))
+        return {"version": CACHE_VERSION, "config": config, "seed": self.seed,
                 "min_box_side": self.min_box_side, "top": self.top}
 
     def digest(self) -> str:

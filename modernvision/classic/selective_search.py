@@ -28,6 +28,18 @@ Object Recognition", IJCV 104(2), 2013.
    lower-ranked duplicate boxes are dropped afterwards, so boxes proposed by several strategies
    tend to rank high. ``RND`` comes from ``numpy.random.default_rng(seed)``: one seed, one order.
 
+Not the paper, an option: ``ranking="level"`` ranks by ``v = RND * level`` instead, the level of
+an initial region being 1 and that of a merged one 1 + the larger level of its two parts, as
+OpenCV's ``ximgproc`` implementation does ("inverted from the paper"): small, shallow regions
+first. It pays only with coarse initial segments (``min_size`` fixed at 100 as OpenCV's graph
+segmentation keeps it, ``k`` of 150 and more); :data:`FAST_LEVEL` (mode ``"fast-level"``) is
+OpenCV's fast configuration (HSV, Lab; k = 150, 300, 450; ``min_size`` 100; C+T+S+F, T+S+F) on
+our segmentation and grouping. It suits scenes of small objects, where the paper's ranking spends
+half of the first 100 proposals on boxes larger than any object, but its coarse segments miss a
+few objects the paper's k = 50, 100 find. A tuple of configurations is a *cascade*: the ranked
+proposals of the first, then those of the next not listed yet; mode ``"fast-small"`` is
+``(FAST_LEVEL, FAST)``, which keeps the paper's fast proposals after OpenCV-style ones.
+
 Details the paper leaves open, chosen here:
 
 * colour spaces are computed by OpenCV from RGB in ``[0, 1]`` and scaled to ``[0, 1]`` per
@@ -65,6 +77,7 @@ from modernvision.classic.felzenszwalb import PixelGraph, pixel_graph, segment_g
 __all__ = [
     "COLOR_SPACES",
     "FAST",
+    "FAST_LEVEL",
     "MODES",
     "QUALITY",
     "SINGLE",
@@ -78,6 +91,7 @@ __all__ = [
 ]
 
 COLOR_SPACES = ("rgb", "hsv", "lab", "rgi", "h", "i")
+RANKINGS = ("paper", "level")
 COLOR_BINS = 25
 TEXTURE_ORIENTATIONS = 8
 TEXTURE_BINS = 10
@@ -98,15 +112,21 @@ class SelectiveSearchConfig:
 
     Attributes:
         color_spaces: names from :data:`COLOR_SPACES`.
-        ks: Felzenszwalb thresholds ``k`` (also the segmentation's ``min_size``).
+        ks: Felzenszwalb thresholds ``k``.
         similarities: combinations of C(olour), T(exture), S(ize), F(ill) joined by ``+``.
         sigma: smoothing of the initial segmentation.
+        min_size: the segmentation's smallest segment in pixels; ``None`` (the default, as in
+            the authors' code): ``k`` itself.
+        ranking: ``"paper"`` (``RND x`` position from the top, Section 3.4) or ``"level"``
+            (``RND x`` level in the merge tree, OpenCV's rule; not the paper).
     """
 
     color_spaces: tuple[str, ...] = ("hsv",)
     ks: tuple[int, ...] = (100,)
     similarities: tuple[str, ...] = ("C+T+S+F",)
     sigma: float = 0.8
+    min_size: int | None = None
+    ranking: str = "paper"
 
     def __post_init__(self) -> None:
         for name in ("color_spaces", "ks", "similarities"):
@@ -123,6 +143,13 @@ class SelectiveSearchConfig:
             _similarity_flags(sim)
         if not self.sigma >= 0:
             raise InvalidArgumentError(f"sigma must be >= 0, got {self.sigma}")
+        if self.min_size is not None and (isinstance(self.min_size, bool)
+                                          or not isinstance(self.min_size, int)
+                                          or self.min_size < 1):
+            raise InvalidArgumentError(
+                f"min_size must be an integer >= 1 or None, got {self.min_size!r}")
+        if self.ranking not in RANKINGS:
+            raise unknown_name("ranking", self.ranking, RANKINGS)
 
     @property
     def num_groupings(self) -> int:
@@ -135,7 +162,11 @@ FAST = SelectiveSearchConfig(color_spaces=("hsv", "lab"), ks=(50, 100),
 QUALITY = SelectiveSearchConfig(color_spaces=("hsv", "lab", "rgi", "h", "i"),
                                 ks=(50, 100, 150, 300),
                                 similarities=("C+T+S+F", "T+S+F", "F", "S"))
-MODES = {"single": SINGLE, "fast": FAST, "quality": QUALITY}
+FAST_LEVEL = SelectiveSearchConfig(color_spaces=("hsv", "lab"), ks=(150, 300, 450),
+                                   similarities=("C+T+S+F", "T+S+F"), min_size=100,
+                                   ranking="level")
+MODES = {"single": SINGLE, "fast": FAST, "quality": QUALITY, "fast-level": FAST_LEVEL,
+         "fast-small": (FAST_LEVEL, FAST)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -339,8 +370,9 @@ def _neighbour_pairs(labels, n):
     return pairs
 
 
-def _segmentation(bins: tuple[np.ndarray, np.ndarray], graph: PixelGraph, k: int) -> _Segmentation:
-    labels = segment_graph(graph, scale=float(k), min_size=k)
+def _segmentation(bins: tuple[np.ndarray, np.ndarray], graph: PixelGraph, k: int,
+                  min_size: int | None = None) -> _Segmentation:
+    labels = segment_graph(graph, scale=float(k), min_size=k if min_size is None else min_size)
     n = int(labels.max()) + 1
     colour, texture, sizes, boxes = _region_features(labels, bins[0], bins[1], n)
     return _Segmentation(labels, colour, texture, sizes, boxes, _neighbour_pairs(labels, n))
@@ -521,27 +553,51 @@ def hierarchical_grouping(image: np.ndarray | torch.Tensor, *, space: str = "hsv
     return _grouping(_segmentation(prepared.bins, prepared.graph, k), similarity)
 
 
-def _hierarchies(rgb: np.ndarray, config: SelectiveSearchConfig) -> list[Hierarchy]:
+def _hierarchies(rgb: np.ndarray, config: SelectiveSearchConfig,
+                 cache: dict | None = None) -> list[Hierarchy]:
     """Every grouping of ``config``, in the authors' order: k, then colour space, then
-    similarity."""
-    prepared = {space: _prepare(rgb, space, config.sigma) for space in config.color_spaces}
+    similarity. ``cache`` keeps each colour space's preparation for other configurations."""
+    cache = {} if cache is None else cache
+    prepared = {}
+    for space in config.color_spaces:
+        if (space, config.sigma) not in cache:
+            cache[space, config.sigma] = _prepare(rgb, space, config.sigma)
+        prepared[space] = cache[space, config.sigma]
     out = []
     for k in config.ks:
         for space in config.color_spaces:
-            seg = _segmentation(prepared[space].bins, prepared[space].graph, k)
+            seg = _segmentation(prepared[space].bins, prepared[space].graph, k, config.min_size)
             out.extend(_grouping(seg, sim) for sim in config.similarities)
     return out
 
 
-def rank_proposals(hierarchies: list[Hierarchy], *, seed: int = 0) -> np.ndarray:
-    """The paper's pseudo-random ranking of all regions, duplicates dropped after ranking.
+@numba.njit(cache=True, nogil=True)
+def _levels(children, num_segments):
+    """1 for an initial region, 1 + the larger level of its two parts for a merged one."""
+    level = np.ones(children.shape[0], dtype=np.int64)
+    for r in range(num_segments, children.shape[0]):
+        level[r] = max(level[children[r, 0]], level[children[r, 1]]) + 1
+    return level
+
+
+def rank_proposals(hierarchies: list[Hierarchy], *, seed: int = 0,
+                   ranking: str = "paper") -> np.ndarray:
+    """The pseudo-random ranking of all regions, duplicates dropped after ranking.
+
+    ``ranking="paper"``: ``RND x`` position from the top of each hierarchy (Section 3.4);
+    ``"level"``: ``RND x`` level in the merge tree (OpenCV's rule, small regions first).
 
     Returns:
         float32 ``[N, 4]`` unique boxes, best first.
     """
+    if ranking not in RANKINGS:
+        raise unknown_name("ranking", ranking, RANKINGS)
     boxes = np.concatenate([h.boxes for h in hierarchies])
-    # position i = 1 for the last region created (the whole image), up to R for the first
-    position = np.concatenate([np.arange(len(h.boxes), 0, -1) for h in hierarchies])
+    if ranking == "paper":
+        # position i = 1 for the last region created (the whole image), up to R for the first
+        position = np.concatenate([np.arange(len(h.boxes), 0, -1) for h in hierarchies])
+    else:
+        position = np.concatenate([_levels(h.children, h.num_segments) for h in hierarchies])
     value = np.random.default_rng(seed).random(len(boxes)) * position
     ranked = boxes[np.argsort(value, kind="stable")]
     _, first = np.unique(ranked, axis=0, return_index=True)
@@ -556,8 +612,11 @@ def selective_search(image: np.ndarray | torch.Tensor, *, mode: str = "fast",
     Args:
         image: ndarray ``[H, W]`` / ``[H, W, 1|3|4]`` or tensor ``[H, W]`` / ``[1|3|4, H, W]``,
             uint8 or float in ``[0, 1]`` (grey used as RGB, alpha dropped).
-        mode: ``"fast"``, ``"quality"`` or ``"single"`` (the paper's Table 5), unless ``config``.
-        config: a diversification of one's own (overrides ``mode``).
+        mode: ``"fast"``, ``"quality"`` or ``"single"`` (the paper's Table 5), or
+            ``"fast-level"`` (:data:`FAST_LEVEL`, OpenCV-style, not the paper) or
+            ``"fast-small"`` (the cascade ``FAST_LEVEL``, then ``FAST``), unless ``config``.
+        config: a diversification of one's own, or a tuple of them ranked as a cascade
+            (overrides ``mode``).
         seed: seed of the ranking's random numbers.
         min_box_side: drop boxes whose width or height is below this many pixels.
         top: keep the best ``top`` proposals (default all).
@@ -570,15 +629,24 @@ def selective_search(image: np.ndarray | torch.Tensor, *, mode: str = "fast",
         if mode not in MODES:
             raise unknown_name("selective search mode", mode, MODES)
         config = MODES[mode]
-    elif not isinstance(config, SelectiveSearchConfig):
+    configs = config if isinstance(config, tuple) else (config,)
+    if not configs or not all(isinstance(c, SelectiveSearchConfig) for c in configs):
         raise InvalidArgumentError(
-            f"config must be a SelectiveSearchConfig, got {type(config).__name__}")
+            f"config must be a SelectiveSearchConfig or a non-empty tuple of them, got "
+            f"{config!r}")
     if isinstance(min_box_side, bool) or not isinstance(min_box_side, int) or min_box_side < 0:
         raise InvalidArgumentError(f"min_box_side must be an integer >= 0, got {min_box_side!r}")
     if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
         raise InvalidArgumentError(f"top must be an integer >= 1 or None, got {top!r}")
     rgb = to_rgb(image)
-    boxes = rank_proposals(_hierarchies(rgb, config), seed=seed)
+    cache: dict = {}
+    ranked = [rank_proposals(_hierarchies(rgb, c, cache), seed=seed, ranking=c.ranking)
+              for c in configs]
+    boxes = ranked[0]
+    if len(ranked) > 1:  # cascade: each list after the ones before, its repeats dropped
+        boxes = np.concatenate(ranked)
+        _, first = np.unique(boxes, axis=0, return_index=True)
+        boxes = boxes[np.sort(first)]
     if min_box_side > 0:
         wh = boxes[:, 2:] - boxes[:, :2]
         boxes = boxes[(wh >= min_box_side).all(axis=1)]

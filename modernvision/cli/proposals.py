@@ -71,9 +71,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="folder for IMAGE_proposals.png and .txt (required)")
-    p.add_argument("--mode", choices=("fast", "quality", "single"), default="fast",
+    p.add_argument("--mode", choices=("fast", "quality", "single", "fast-level", "fast-small"),
+                   default="fast",
                    help="the paper's diversification: fast (8 groupings), quality (80) or "
-                   "single (default: %(default)s)")
+                   "single; or, not the paper, fast-level (OpenCV's fast settings and level "
+                   "ranking) or fast-small (fast-level, then fast) (default: %(default)s)")
     p.add_argument("--top", type=int, default=100, metavar="N",
                    help="how many of the best-ranked proposals to draw and list "
                    "(default: %(default)s)")

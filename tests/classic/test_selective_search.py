@@ -12,9 +12,13 @@ from modernvision._errors import InvalidArgumentError, UnknownNameError
 from modernvision.classic.selective_search import (
     COLOR_SPACES,
     FAST,
+    FAST_LEVEL,
     QUALITY,
+    SINGLE,
+    Hierarchy,
     SelectiveSearchConfig,
     _hierarchies,
+    _levels,
     color_space,
     hierarchical_grouping,
     rank_proposals,
@@ -107,6 +111,53 @@ def test_ranking_is_random_times_hierarchy_position(photo):
     assert ranked.tolist().index(image_box) < len(ranked) // 10
 
 
+def test_levels_count_the_merge_tree_from_the_initial_regions():
+    # 4 initial regions; a chain (0+1, then +2, then +3) and a balanced tree ((0+1) + (2+3))
+    initial = [[-1, -1]] * 4
+    chain = np.array(initial + [[0, 1], [4, 2], [5, 3]], dtype=np.int64)
+    balanced = np.array(initial + [[0, 1], [2, 3], [4, 5]], dtype=np.int64)
+    assert _levels(chain, 4).tolist() == [1, 1, 1, 1, 2, 3, 4]
+    assert _levels(balanced, 4).tolist() == [1, 1, 1, 1, 2, 2, 3]
+
+
+def test_level_ranking_is_random_times_level():
+    # one hand-built hierarchy: 4 regions in a row, merged as a chain; distinct boxes
+    boxes = np.array([[0, 0, 1, 1], [1, 0, 2, 1], [2, 0, 3, 1], [3, 0, 4, 1], [0, 0, 2, 1],
+                      [0, 0, 3, 1], [0, 0, 4, 1]], dtype=np.float32)
+    children = np.array([[-1, -1]] * 4 + [[0, 1], [4, 2], [5, 3]], dtype=np.int64)
+    h = Hierarchy(np.array([[0, 1, 2, 3]]), boxes, children, np.array([1, 1, 1, 1, 2, 3, 4]))
+    value = np.random.default_rng(5).random(7) * np.array([1, 1, 1, 1, 2, 3, 4])
+    np.testing.assert_array_equal(rank_proposals([h], seed=5, ranking="level"),
+                                  boxes[np.argsort(value, kind="stable")])
+    value = np.random.default_rng(5).random(7) * np.arange(7, 0, -1)  # the paper's positions
+    np.testing.assert_array_equal(rank_proposals([h], seed=5), boxes[np.argsort(value)])
+    with pytest.raises(UnknownNameError, match="level"):
+        rank_proposals([h], ranking="height")
+
+
+def test_min_size_defaults_to_k_and_fast_level_is_opencvs_settings(photo):
+    same = SelectiveSearchConfig(ks=(100,), min_size=100)
+    torch.testing.assert_close(selective_search(photo, config=same),
+                               selective_search(photo, config=SINGLE), rtol=0, atol=0)
+    coarse = SelectiveSearchConfig(ks=(100,), min_size=400)
+    assert len(selective_search(photo, config=coarse)) < len(selective_search(photo, config=SINGLE))
+    assert FAST_LEVEL.ks == (150, 300, 450) and FAST_LEVEL.min_size == 100
+    assert FAST_LEVEL.ranking == "level" and FAST_LEVEL.num_groupings == 12
+
+
+def test_fast_small_is_fast_level_then_the_fast_boxes_not_listed_yet(photo):
+    level = selective_search(photo, mode="fast-level")
+    fast = selective_search(photo, mode="fast")
+    small = selective_search(photo, mode="fast-small")
+    torch.testing.assert_close(small[:len(level)], level, rtol=0, atol=0)
+    assert len({tuple(b) for b in small.tolist()}) == len(small)  # no duplicates
+    listed = {tuple(b) for b in level.tolist()}
+    rest = [b for b in fast.tolist() if tuple(b) not in listed]
+    assert small[len(level):].tolist() == rest  # in fast's own order
+    # the same through a tuple of configurations
+    torch.testing.assert_close(selective_search(photo, config=(FAST_LEVEL, FAST)), small)
+
+
 def test_deterministic_under_a_seed(photo):
     a = selective_search(photo, mode="single", seed=0)
     b = selective_search(photo, mode="single", seed=0)
@@ -185,3 +236,9 @@ def test_bad_input_is_named():
         SelectiveSearchConfig(ks=(0,))
     with pytest.raises(InvalidArgumentError, match="tuple"):
         SelectiveSearchConfig(ks=[50])
+    with pytest.raises(InvalidArgumentError, match="min_size"):
+        SelectiveSearchConfig(min_size=0)
+    with pytest.raises(UnknownNameError, match="paper"):
+        SelectiveSearchConfig(ranking="height")
+    with pytest.raises(InvalidArgumentError, match="tuple of them"):
+        selective_search(np.zeros((8, 8), np.uint8), config=())
