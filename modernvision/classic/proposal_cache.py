@@ -32,6 +32,7 @@ from modernvision._errors import InvalidArgumentError, unknown_name
 from modernvision.classic.selective_search import (
     MODES,
     SelectiveSearchConfig,
+    as_configs,
     selective_search,
 )
 from modernvision.data.formats.dataset import InstanceDataset, load_rgb
@@ -65,12 +66,8 @@ class ProposalSettings:
     def __post_init__(self) -> None:
         if self.config is None and self.mode not in MODES:
             raise unknown_name("selective search mode", self.mode, MODES)
-        configs = self.config if isinstance(self.config, tuple) else (self.config,)
-        if self.config is not None and not (configs and all(
-                isinstance(c, SelectiveSearchConfig) for c in configs)):
-            raise InvalidArgumentError(
-                f"config must be a SelectiveSearchConfig or a non-empty tuple of them, got "
-                f"{self.config!r}")
+        if self.config is not None:
+            as_configs(self.config)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise InvalidArgumentError(f"seed must be an integer, got {self.seed!r}")
 
@@ -79,9 +76,8 @@ class ProposalSettings:
         return self.config if self.config is not None else MODES[self.mode]
 
     def as_dict(self) -> dict:
-        resolved = self.resolved
-        config = ([asdict(c) for c in resolved] if isinstance(resolved, tuple)
-                  else asdict(resolved))
+        configs = [asdict(c) for c in as_configs(self.resolved)]
+        config = configs if isinstance(self.resolved, tuple) else configs[0]
         return {"version": CACHE_VERSION, "config": config, "seed": self.seed,
                 "min_box_side": self.min_box_side, "top": self.top}
 

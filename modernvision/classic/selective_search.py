@@ -83,6 +83,7 @@ __all__ = [
     "SINGLE",
     "Hierarchy",
     "SelectiveSearchConfig",
+    "as_configs",
     "color_space",
     "hierarchical_grouping",
     "rank_proposals",
@@ -604,6 +605,18 @@ def rank_proposals(hierarchies: list[Hierarchy], *, seed: int = 0,
     return ranked[np.sort(first)]
 
 
+def as_configs(config: SelectiveSearchConfig | tuple[SelectiveSearchConfig, ...]
+               ) -> tuple[SelectiveSearchConfig, ...]:
+    """``config`` as a cascade: one configuration becomes a 1-tuple; anything else than a
+    configuration or a non-empty tuple of them is an error naming ``config``."""
+    configs = config if isinstance(config, tuple) else (config,)
+    if not configs or not all(isinstance(c, SelectiveSearchConfig) for c in configs):
+        raise InvalidArgumentError(
+            f"config must be a SelectiveSearchConfig or a non-empty tuple of them, got "
+            f"{config!r}")
+    return configs
+
+
 def selective_search(image: np.ndarray | torch.Tensor, *, mode: str = "fast",
                      config: SelectiveSearchConfig | None = None, seed: int = 0,
                      min_box_side: int = 0, top: int | None = None) -> torch.Tensor:
@@ -629,11 +642,7 @@ def selective_search(image: np.ndarray | torch.Tensor, *, mode: str = "fast",
         if mode not in MODES:
             raise unknown_name("selective search mode", mode, MODES)
         config = MODES[mode]
-    configs = config if isinstance(config, tuple) else (config,)
-    if not configs or not all(isinstance(c, SelectiveSearchConfig) for c in configs):
-        raise InvalidArgumentError(
-            f"config must be a SelectiveSearchConfig or a non-empty tuple of them, got "
-            f"{config!r}")
+    configs = as_configs(config)
     if isinstance(min_box_side, bool) or not isinstance(min_box_side, int) or min_box_side < 0:
         raise InvalidArgumentError(f"min_box_side must be an integer >= 0, got {min_box_side!r}")
     if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):

@@ -186,12 +186,12 @@ def test_svm_labels_follow_the_papers_rule():
                           [0.0, 0, 10, 2],     # IoU 0.2 with it: a negative for class 1
                           [40.0, 40, 50, 50]])  # far from both: a negative for both
     regions = torch.cat([gt, props])
-    labels = svm_region_labels(gt, torch.tensor([1, 2]), 5, regions, num_classes=3)
+    labels = svm_region_labels(gt, torch.tensor([1, 2]), regions, num_classes=3)
     assert labels.dtype == torch.int8
     # rows: gt class 1, gt class 2, then the proposals; columns: class 1, class 2
     assert labels.tolist() == [[1, -1], [-1, 1], [0, -1], [-1, -1], [-1, -1]]
     # a class without a box in the image: every region is its negative
-    none = svm_region_labels(gt[:1], torch.tensor([1]), 2, regions[:2], num_classes=3)
+    none = svm_region_labels(gt[:1], torch.tensor([1]), regions[:2], num_classes=3)
     assert none[:, 1].tolist() == [-1, -1]
 
 
@@ -247,8 +247,7 @@ def test_fit_class_svms_installs_liblinears_svms_on_scaled_fc7():
             captured.clear()
             model([image], proposals=[regions])
             feats.append(torch.cat(captured))
-            labels.append(svm_region_labels(target["boxes"], target["labels"], len(regions),
-                                            regions, 3))
+            labels.append(svm_region_labels(target["boxes"], target["labels"], regions, 3))
     hook.remove()
     x, y = torch.cat(feats), torch.cat(labels)
     scale = 20.0 / float(x.norm(dim=1).mean())

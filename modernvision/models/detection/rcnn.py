@@ -465,8 +465,8 @@ class SVMPredictor(FastRCNNPredictor):
         return torch.sigmoid(class_logits)
 
 
-def svm_region_labels(gt_boxes: Tensor, gt_labels: Tensor, num_regions: int, regions: Tensor,
-                      num_classes: int, negative_iou: float = 0.3) -> Tensor:
+def svm_region_labels(gt_boxes: Tensor, gt_labels: Tensor, regions: Tensor, num_classes: int,
+                      negative_iou: float = 0.3) -> Tensor:
     """The paper's SVM labels of one image's regions, the ground-truth boxes first.
 
     Only ground-truth boxes are positives (for their class); a region (ground-truth boxes of
@@ -476,7 +476,6 @@ def svm_region_labels(gt_boxes: Tensor, gt_labels: Tensor, num_regions: int, reg
     Args:
         gt_boxes: ``Tensor[G, 4]`` xyxy.
         gt_labels: ``Tensor[G]`` in ``[1, num_classes)``.
-        num_regions: ``G + P``, the rows of the result.
         regions: ``Tensor[G + P, 4]``: ``gt_boxes`` then the proposals.
         num_classes: classes including the background.
         negative_iou: the negatives' IoU bound.
@@ -485,7 +484,7 @@ def svm_region_labels(gt_boxes: Tensor, gt_labels: Tensor, num_regions: int, reg
         ``Tensor[G + P, num_classes - 1]`` int8: 1 positive, -1 negative, 0 ignored, column
         ``c - 1`` for class ``c``.
     """
-    g = gt_boxes.shape[0]
+    g, num_regions = gt_boxes.shape[0], regions.shape[0]
     labels = torch.zeros((num_regions, num_classes - 1), dtype=torch.int8)
     iou = box_iou(regions, gt_boxes) if g else regions.new_zeros((num_regions, 0))
     for c in range(1, num_classes):
@@ -584,7 +583,7 @@ def fit_class_svms(model: ProposalDetector, samples: Iterable[tuple[Tensor, dict
                 raise RuntimeError(f"image {i}: {regions.shape[0]} regions gave "
                                    f"{fc7.shape[0]} fc7 features")
             features.append(fc7.flatten(start_dim=1).float())
-            labels.append(svm_region_labels(gt_boxes, gt_labels, regions.shape[0], regions,
+            labels.append(svm_region_labels(gt_boxes, gt_labels, regions,
                                             num_classes, settings.negative_iou))
     finally:
         hook.remove()
