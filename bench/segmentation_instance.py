@@ -26,9 +26,11 @@ from pathlib import Path
 
 import torch
 
+from modernvision.engine.checkpoint import atomic_save
 from modernvision.engine.jobs.base import job_for_model
 from modernvision.engine.jobs.configs import InstanceConfig, PanopticConfig
 from modernvision.engine.trainer import Trainer
+from modernvision.models.pretrained import load_own_weights
 from modernvision.models.registry import get_entry
 from modernvision.optim import build_optimizer, build_scheduler
 
@@ -52,6 +54,12 @@ def main() -> None:
                    help="RoIs sampled per image (default 128)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--seed", type=int, default=0, help="default 0")
+    p.add_argument("--init", default=None,
+                   help="start from a run / weights file of our own train, by name and shape "
+                        "(e.g. the scenes detector modernvision/assets/"
+                        "fasterrcnn_mobilenet_v2_050_fpn_scenes.pt); default: from scratch")
+    p.add_argument("--warmup-epochs", type=float, default=0.5, help="default 0.5")
+    p.add_argument("--save", default=None, help="save the trained weights here")
     p.add_argument("--out", default=None, help="write the result as JSON here")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -65,13 +73,19 @@ def main() -> None:
                         box_detections_per_img=50)
     cfg = config_cls(model=args.model, data=f"scenes:{args.data}", train_subset=args.train,
                      eval_subset=args.test, epochs=args.epochs, batch_size=args.batch_size,
-                     lr=args.lr, optimizer="adamw", weight_decay=1e-4, warmup_epochs=0.5,
-                     grad_clip=10.0, device="cpu", seed=args.seed, model_kwargs=model_kwargs)
+                     lr=args.lr, optimizer="adamw", weight_decay=1e-4,
+                     warmup_epochs=args.warmup_epochs, grad_clip=10.0, device="cpu",
+                     seed=args.seed, model_kwargs=model_kwargs)
     cfg.validate()
     job = job_for_model(cfg.model)
     torch.manual_seed(cfg.seed)
     data = job.build_data(cfg)
     model = job.build_model(cfg, data.meta)
+    init_report = None
+    if args.init is not None:
+        init_report = load_own_weights(model, args.init)
+        print(f"--init {args.init}: {len(init_report['loaded'])} tensors loaded, "
+              f"{len(init_report['not_in_source'])} new", flush=True)
     epochs = cfg.epochs
     step_seconds = None
     if args.budget_s is not None:
@@ -96,6 +110,8 @@ def main() -> None:
         start = time.perf_counter()
         history = trainer.fit()
         train_seconds = time.perf_counter() - start
+    if args.save:
+        atomic_save({"model": model.state_dict()}, args.save)
 
     model.eval()
     evaluator = job.build_evaluator(cfg, data.meta, data.test)
@@ -111,7 +127,10 @@ def main() -> None:
     metrics = evaluator.compute()
     keep = ("AP", "AP50", "mask_AP", "mask_AP50", "mask_AP75", "PQ", "SQ", "RQ", "PQ_things",
             "SQ_things", "RQ_things", "PQ_stuff", "SQ_stuff", "RQ_stuff")
-    result = {"model": args.model, "mask_roi": args.mask_roi, "train_scenes": len(data.train),
+    result = {"model": args.model, "mask_roi": args.mask_roi, "init": args.init,
+              "init_tensors_loaded": init_report and len(init_report["loaded"]),
+              "lr": args.lr, "epoch_losses": [round(float(h["train_loss"]), 4)
+                                              for h in history], "train_scenes": len(data.train),
               "test_scenes": len(data.test), "epochs": epochs,
               "calibrated_s_per_step": step_seconds and round(step_seconds, 3),
               "train_seconds": round(train_seconds, 1),

@@ -6,6 +6,9 @@ converts them; ``weights=PATH`` loads a state dict saved from the torchvision mo
 ``num_classes`` other than the checkpoint's, the classifier layers whose shapes differ are left
 freshly initialised (the usual transfer-learning head swap); a headless model (``num_classes=0``)
 loads everything but the head.
+
+``load_own_weights(model, RUN)`` (``train --init RUN``) starts a model from weights our own
+``train`` produced for a related model, by parameter name and shape.
 """
 
 from __future__ import annotations
@@ -81,3 +84,60 @@ def load_torchvision_weights(model: nn.Module, name: str, weights: str | Path) -
                              f"parameters, e.g. {stray[:5]}")
     model.pretrained_skipped = skipped  # the re-initialised head, e.g. for a new num_classes
     return model
+
+
+def load_own_weights(model: nn.Module, source: str | Path) -> dict[str, list[str]]:
+    """Initialise ``model`` from weights our own ``train`` produced, by name and shape.
+
+    The transfer between related models of this library (as detectron2 starts a Mask R-CNN
+    from a detector's checkpoint): every tensor of ``source`` whose name and shape match one of
+    ``model``'s is loaded; the rest of ``model`` (a new mask head, a semantic branch, a
+    classifier for other classes) keeps its fresh initialisation.
+
+    Args:
+        model: the freshly built model.
+        source: a run folder (its ``model_final.pt``, else ``checkpoints/last.pt``), a
+            checkpoint written by the Trainer (``{"model": state_dict, ...}``), a packaged
+            asset (``{"state_dict": ...}``) or a plain state dict file.
+
+    Returns:
+        ``{"loaded": [...], "shape_mismatch": [...], "not_in_source": [...]}``, parameter and
+        buffer names.
+
+    Raises:
+        MissingFileError: ``source`` is neither a run folder with weights nor a file.
+        BadFileError: the file is not a state dict, or no tensor of it fits ``model``.
+    """
+    from modernvision._errors import BadFileError, MissingFileError
+
+    path = Path(source)
+    if path.is_dir():
+        candidates = (path / "model_final.pt", path / "checkpoints" / "last.pt")
+        found = [c for c in candidates if c.is_file()]
+        if not found:
+            raise MissingFileError(f"--init {path}: the run folder holds no weights "
+                                   "(model_final.pt or checkpoints/last.pt)")
+        path = found[0]
+    elif not path.is_file():
+        raise MissingFileError(f"--init {path}: no such run folder or weights file")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises several types for truncated/corrupt files
+        raise BadFileError(f"--init {path}: cannot read it ({type(exc).__name__}: {exc})"
+                           ) from exc
+    state = None
+    if isinstance(obj, dict):  # a Trainer checkpoint, a packaged asset, or a plain state dict
+        state = obj.get("model", obj.get("state_dict", obj))
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
+                                              for v in state.values()):
+        raise BadFileError(f"--init {path}: expected a state dict, or a checkpoint with a "
+                           "'model' or 'state_dict' entry")
+    own = model.state_dict()
+    loaded = sorted(k for k, v in state.items() if k in own and own[k].shape == v.shape)
+    mismatch = sorted(k for k, v in state.items() if k in own and own[k].shape != v.shape)
+    if not loaded:
+        raise BadFileError(f"--init {path}: none of its {len(state)} tensors matches a "
+                           f"parameter of the model by name and shape")
+    model.load_state_dict({k: state[k] for k in loaded}, strict=False)
+    return {"loaded": loaded, "shape_mismatch": mismatch,
+            "not_in_source": sorted(set(own) - set(state))}

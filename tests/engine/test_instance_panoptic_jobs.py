@@ -80,3 +80,35 @@ def test_panoptic_refuses_geometric_augmentation(scenes, tmp_path, capsys):
             "--augmentation", "ssd", "--run-dir", str(tmp_path / "r")]
     assert main(argv) == 2
     assert "--augmentation ssd" in capsys.readouterr().err
+
+
+def test_init_from_a_detector_run(scenes, tmp_path, capsys):
+    """`train --init RUN`: a Mask R-CNN starts from a Faster R-CNN run of the same backbone —
+    every detector tensor is loaded, the mask branch stays freshly initialised."""
+    import torch
+
+    det = tmp_path / "det"
+    _train("fasterrcnn_mobilenet_v2_050_fpn", scenes, det, capsys)
+    detector = torch.load(det / "model_final.pt", weights_only=False)["model"]
+    run = tmp_path / "mask"
+    argv = ["train", "--model", "maskrcnn_mobilenet_v2_050_fpn", "--data", f"scenes:{scenes}",
+            "--epochs", "1", "--batch-size", "2", "--min-size", "64", "--max-size", "64",
+            "--run-dir", str(run), "--no-progress", "--device", "cpu", "--init", str(det),
+            "--lr", "1e-12", "--warmup-epochs", "0", *SMALL]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"--init {det}: {len(detector)} tensors loaded" in out
+    assert json.loads((run / "config.json").read_text())["init"] == str(det)
+    trained = torch.load(run / "model_final.pt", weights_only=False)["model"]
+    assert set(trained) > set(detector)
+    # A learning rate of 1e-12 leaves the loaded weights where they were.
+    weight = "backbone.fpn.inner_blocks.0.0.weight"
+    torch.testing.assert_close(trained[weight], detector[weight], atol=1e-9, rtol=0)
+
+
+def test_init_and_weights_together_is_an_error(scenes, tmp_path, capsys):
+    argv = ["train", "--model", "maskrcnn_mobilenet_v2_050_fpn", "--data", f"scenes:{scenes}",
+            "--init", str(tmp_path), "--weights", "torchvision",
+            "--run-dir", str(tmp_path / "r")]
+    assert main(argv) == 2
+    assert "--init" in capsys.readouterr().err

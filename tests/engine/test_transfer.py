@@ -84,3 +84,50 @@ def test_bad_weights_arguments(tmp_path):
         create("resnet18", weights=str(tmp_path / "missing.pth"))
     with pytest.raises(ValueError, match="no torchvision counterpart"):
         create("compact_cnn", weights="torchvision")
+
+
+def test_load_own_weights_by_name_and_shape(tmp_path):
+    """A ResNet-18 classifier of 10 classes starts a 5-class one: all but the head load."""
+    from modernvision.models.pretrained import load_own_weights
+
+    torch.manual_seed(0)
+    source = create("resnet18", num_classes=10)
+    torch.save({"model": source.state_dict(), "epoch": 3}, tmp_path / "ckpt.pt")
+    torch.manual_seed(1)
+    target = create("resnet18", num_classes=5)
+    fresh_fc = target.fc.weight.detach().clone()
+    report = load_own_weights(target, tmp_path / "ckpt.pt")
+    assert report["shape_mismatch"] == ["fc.bias", "fc.weight"]
+    assert report["not_in_source"] == []
+    assert len(report["loaded"]) == len(source.state_dict()) - 2
+    torch.testing.assert_close(target.conv1.weight, source.conv1.weight, rtol=0, atol=0)
+    torch.testing.assert_close(target.fc.weight, fresh_fc, rtol=0, atol=0)
+    # A run folder (model_final.pt) and a plain state dict work the same way.
+    (tmp_path / "run").mkdir()
+    torch.save({"model": source.state_dict()}, tmp_path / "run" / "model_final.pt")
+    assert load_own_weights(create("resnet18", num_classes=5), tmp_path / "run")["loaded"] \
+        == report["loaded"]
+    torch.save(source.state_dict(), tmp_path / "plain.pt")
+    assert len(load_own_weights(create("resnet18", num_classes=10),
+                                tmp_path / "plain.pt")["loaded"]) == len(source.state_dict())
+
+
+def test_load_own_weights_errors(tmp_path):
+    from modernvision._errors import BadFileError, MissingFileError
+    from modernvision.models.pretrained import load_own_weights
+
+    model = create("resnet18", num_classes=5)
+    with pytest.raises(MissingFileError, match="no such run folder"):
+        load_own_weights(model, tmp_path / "missing")
+    (tmp_path / "empty_run").mkdir()
+    with pytest.raises(MissingFileError, match="holds no weights"):
+        load_own_weights(model, tmp_path / "empty_run")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(BadFileError, match="cannot read it"):
+        load_own_weights(model, tmp_path / "junk.pt")
+    torch.save([1, 2, 3], tmp_path / "list.pt")
+    with pytest.raises(BadFileError, match="expected a state dict"):
+        load_own_weights(model, tmp_path / "list.pt")
+    torch.save({"model": create("compact_cnn").state_dict()}, tmp_path / "other.pt")
+    with pytest.raises(BadFileError, match="none of its"):
+        load_own_weights(model, tmp_path / "other.pt")

@@ -219,6 +219,13 @@ def _build_trainer(job: Job, cfg: RunConfig, run_dir: Path, *, segments: list[tu
     torch.manual_seed(cfg.seed)
     data = job.build_data(cfg)
     model = job.build_model(cfg, data.meta, pretrained=True)
+    if cfg.init is not None and not (run_dir / "checkpoints" / "last.pt").is_file():
+        from modernvision.models.pretrained import load_own_weights
+
+        report = load_own_weights(model, cfg.init)  # a resumed run has its own checkpoint
+        log(f"--init {cfg.init}: {len(report['loaded'])} tensors loaded, "
+            f"{len(report['not_in_source'])} of the model's newly initialised, "
+            f"{len(report['shape_mismatch'])} skipped for their shapes")
     momentum = {} if cfg.momentum is None else {"momentum": cfg.momentum}
     optimizer = build_optimizer(cfg.optimizer, job.param_groups(model, cfg), lr=cfg.lr,
                                 weight_decay=cfg.weight_decay, **momentum)

@@ -105,6 +105,10 @@ class RunConfig:
                                     "(default: all)")
     weights: str | None = opt(None, "'torchvision' or a path to a torchvision state dict "
                               "(pretrained initialisation; default: random)")
+    init: str | None = opt(None, "a run folder or weights file of our own `train`: its "
+                           "tensors whose names and shapes match initialise the model (e.g. a "
+                           "Faster R-CNN run for a Mask R-CNN on the same backbone); not "
+                           "applied when a run resumes")
     device: str | None = opt(None, "cpu | cuda | cuda:N (default: cuda when available)")
     run_dir: str | None = opt(None, "the run folder (default runs/<model>-<data>, or "
                               "runs/<model>-<data>-2, ... when that exists)")
@@ -170,6 +174,10 @@ class RunConfig:
                     "rmsprop, or leave --momentum out")
             if not 0 <= self.momentum < 1:
                 raise InvalidArgumentError(f"--momentum must be in [0, 1), got {self.momentum}")
+        if self.init is not None and self.weights is not None:
+            raise InvalidArgumentError(
+                f"--init {self.init} and --weights {self.weights} both initialise the model; "
+                "give one of them")
         validate_device(self.device)
 
     # ---------------------------------------------------------------------------------------

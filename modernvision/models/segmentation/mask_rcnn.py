@@ -63,6 +63,7 @@ from modernvision._errors import InvalidArgumentError
 from modernvision.models.detection._roi_heads import RoIHeads, fast_rcnn_loss
 from modernvision.models.detection._structures import Detections
 from modernvision.models.detection.faster_rcnn import (
+    MOBILENET_V2_050_FPN,
     RESNET18_FPN,
     RESNET50_FPN,
     FasterRCNN,
@@ -609,6 +610,10 @@ KEYPOINT_RESNET50_FPN = MaskRCNNConfig(
     dataclasses.replace(RESNET50_FPN, min_size=(640, 672, 704, 736, 768, 800)), masks=False,
     num_keypoints=17)
 MASK_RESNET18_FPN = MaskRCNNConfig(RESNET18_FPN, mask_layers=(128,) * 4, mask_dim_reduced=128)
+#: The scenes detector's architecture (``fasterrcnn_mobilenet_v2_050_fpn``, 64 FPN channels) with
+#: a 4 x 64 mask head: it starts from that detector's weights with ``train --init RUN``.
+MASK_MOBILENET_V2_050_FPN = MaskRCNNConfig(MOBILENET_V2_050_FPN, mask_layers=(64,) * 4,
+                                           mask_dim_reduced=64)
 KEYPOINT_RESNET18_FPN = MaskRCNNConfig(RESNET18_FPN, masks=False, num_keypoints=4,
                                        keypoint_layers=(128,) * 4)
 
@@ -624,6 +629,14 @@ def maskrcnn_resnet50_fpn(*, num_classes: int = 91, **kwargs) -> MaskRCNN:
 def maskrcnn_resnet18_fpn(*, num_classes: int = 91, **kwargs) -> MaskRCNN:
     """CPU-sized Mask R-CNN: ResNet-18 FPN (128 channels), 4 x 128 mask head, 256-px images."""
     return mask_rcnn(MASK_RESNET18_FPN, num_classes=num_classes, **kwargs)
+
+
+@register_model(task="instance")
+def maskrcnn_mobilenet_v2_050_fpn(*, num_classes: int = 91, **kwargs) -> MaskRCNN:
+    """CPU-sized Mask R-CNN on ``fasterrcnn_mobilenet_v2_050_fpn``'s detector (MobileNetV2 x 0.5,
+    64-channel FPN on C3-C5) with a 4 x 64 mask head; same parameter names as that detector,
+    so a trained detector run initialises all but the mask branch (``train --init RUN``)."""
+    return mask_rcnn(MASK_MOBILENET_V2_050_FPN, num_classes=num_classes, **kwargs)
 
 
 @register_model(task="keypoint", torchvision="keypointrcnn_resnet50_fpn",

@@ -61,6 +61,7 @@ from modernvision._errors import InvalidArgumentError
 from modernvision.models.detection._structures import Detections, ImageBatch
 from modernvision.models.registry import register_model
 from modernvision.models.segmentation.mask_rcnn import (
+    MASK_MOBILENET_V2_050_FPN,
     MASK_RESNET18_FPN,
     MASK_RESNET50_FPN,
     MaskRCNN,
@@ -434,6 +435,8 @@ def panoptic_fpn(
 
 PANOPTIC_RESNET50_FPN = PanopticFPNConfig(MASK_RESNET50_FPN)
 PANOPTIC_RESNET18_FPN = PanopticFPNConfig(MASK_RESNET18_FPN, semantic_channels=64)
+PANOPTIC_MOBILENET_V2_050_FPN = PanopticFPNConfig(MASK_MOBILENET_V2_050_FPN,
+                                                  semantic_channels=64)
 
 
 @register_model(task="panoptic")
@@ -449,4 +452,14 @@ def panoptic_fpn_resnet18(*, num_classes: int = 81, num_stuff_classes: int = 53,
                           **kwargs) -> PanopticFPN:
     """CPU-sized Panoptic FPN: Mask R-CNN ResNet-18 FPN and a 64-channel semantic branch."""
     return panoptic_fpn(PANOPTIC_RESNET18_FPN, num_classes=num_classes,
+                        num_stuff_classes=num_stuff_classes, **kwargs)
+
+
+@register_model(task="panoptic")
+def panoptic_fpn_mobilenet_v2_050(*, num_classes: int = 81, num_stuff_classes: int = 53,
+                                  **kwargs) -> PanopticFPN:
+    """CPU-sized Panoptic FPN on ``maskrcnn_mobilenet_v2_050_fpn`` (64-channel FPN on C3-C5)
+    and a 64-channel semantic branch; a trained detector or Mask R-CNN run of that backbone
+    initialises all it shares (``train --init RUN``)."""
+    return panoptic_fpn(PANOPTIC_MOBILENET_V2_050_FPN, num_classes=num_classes,
                         num_stuff_classes=num_stuff_classes, **kwargs)
