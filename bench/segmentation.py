@@ -41,11 +41,12 @@ def train_one(key: str, args: argparse.Namespace) -> dict:
                          weight_decay=1e-4, scheduler="cosine", image_size=args.image_size,
                          train_subset=args.train_subset, eval_subset=args.eval_subset,
                          device="cpu", run_dir=str(run_dir), model_kwargs=dict(kwargs),
-                         seed=0)
+                         seed=0, init=args.init)
     result = train(cfg, overwrite=True, progress=False)
     history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     epoch_seconds = [h["train_time_s"] for h in history if "train_time_s" in h]
     row = {"model": key, "registry": model, "kwargs": kwargs, "lr": args.lr or lr,
+           "init": args.init,
            "params": _params(run_dir), "epochs": result["epochs_run"],
            "train_images": args.train_subset, "image_size": args.image_size,
            "seconds_per_epoch": (sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds
@@ -101,6 +102,9 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--lr", type=float, default=None, help="default: the model's in MODELS")
     p.add_argument("--runs", default="/tmp/seg_bench_runs")
+    p.add_argument("--init", default=None,
+                   help="a run folder or weights file of our own `train` to start from (e.g. an "
+                        "earlier run's model_final.pt, to continue it with a fresh schedule)")
     p.add_argument("--memory", action="store_true")
     p.add_argument("--out", default="bench/segmentation_results.jsonl")
     args = p.parse_args()

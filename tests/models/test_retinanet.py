@@ -186,3 +186,35 @@ def test_builder_keywords_and_errors():
         create("retinanet_resnet18_fpn", loss="ce")
     with pytest.raises(InvalidArgumentError, match="anchor_sizes needs one tuple"):
         create("retinanet_resnet18_fpn", anchor_sizes=((16,),))
+
+
+def test_mobilenet_variant_starts_from_the_demo_detectors_backbone_and_fpn():
+    """``retinanet_mobilenet_v2_050_fpn`` names its backbone and FPN as the shipped scenes
+    Faster R-CNN does: ``load_own_weights`` (``train --init``) carries them over unchanged and
+    leaves the subnets and P6 / P7 freshly initialised; the result trains (every parameter
+    gets a gradient)."""
+    from pathlib import Path
+
+    import modernvision
+    from modernvision.models.pretrained import load_own_weights
+
+    assets = Path(modernvision.__file__).parent / "assets"
+    asset = assets / "fasterrcnn_mobilenet_v2_050_fpn_scenes.pt"
+    torch.manual_seed(0)
+    model = create("retinanet_mobilenet_v2_050_fpn", num_classes=21)
+    report = load_own_weights(model, asset)
+    assert report["shape_mismatch"] == []
+    assert {k.split(".")[0] for k in report["not_in_source"]} == {"head", "backbone"}
+    assert all(k.startswith(("head.", "backbone.fpn.extra_blocks."))
+               for k in report["not_in_source"])
+    assert any(k.startswith("backbone.body.") for k in report["loaded"])
+    assert any(k.startswith("backbone.fpn.inner_blocks.") for k in report["loaded"])
+    source = torch.load(asset, map_location="cpu", weights_only=False)["state_dict"]
+    ours = model.state_dict()
+    for k in report["loaded"]:
+        torch.testing.assert_close(ours[k], source[k].to(ours[k].dtype), rtol=0, atol=0)
+    model.train()
+    losses = model(_crops(), _targets())
+    sum(losses.values()).backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, missing[:5]

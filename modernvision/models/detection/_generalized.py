@@ -261,11 +261,10 @@ class Detector(nn.Module):
         return out
 
 
-def apply_size_overrides(config: Any, overrides: dict[str, Any], *, model: str) -> Any:
-    """``config`` with ``overrides`` (fields of its dataclass) replaced, for a one-stage
-    detector's builder: an unknown keyword is a ``TypeError`` naming the accepted fields, a
-    ``min_size`` without ``max_size`` sets both, and a list ``min_size`` (multi-scale training,
-    as JSON gives it) becomes a tuple."""
+def replace_config(config: Any, overrides: Mapping[str, Any], *, model: str) -> Any:
+    """``config`` (a detector's config dataclass) with ``overrides`` -- the builder's
+    ``**overrides``, fields of that dataclass -- replaced; an unknown keyword is a ``TypeError``
+    naming ``model`` and every accepted field."""
     import dataclasses
 
     fields = {f.name for f in dataclasses.fields(config)}
@@ -274,6 +273,16 @@ def apply_size_overrides(config: Any, overrides: dict[str, Any], *, model: str) 
         raise TypeError(f"{model} got unexpected keyword argument(s) {unknown}; besides its "
                         f"builder keywords it accepts the {type(config).__name__} fields: "
                         f"{', '.join(sorted(fields))}")
+    return dataclasses.replace(config, **overrides)
+
+
+def apply_size_overrides(config: Any, overrides: dict[str, Any], *, model: str) -> Any:
+    """``config`` with ``overrides`` (fields of its dataclass) replaced, for a one-stage
+    detector's builder: as :func:`replace_config`, and a ``min_size`` without ``max_size`` sets
+    both, and a list ``min_size`` (multi-scale training, as JSON gives it) becomes a tuple."""
+    replace_config(config, overrides, model=model)  # the unknown-keyword check
+    import dataclasses
+
     overrides = dict(overrides)
     if "min_size" in overrides and "max_size" not in overrides:
         size = overrides["min_size"]

@@ -43,7 +43,6 @@ Departures from the paper:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +52,7 @@ from torch import Tensor, nn
 
 from modernvision._errors import InvalidArgumentError
 from modernvision.models.backbone import create_backbone
+from modernvision.models.detection._generalized import replace_config
 from modernvision.models.detection._proposals import (
     ProposalBatch,
     ProposalDetector,
@@ -157,9 +157,6 @@ class FastRCNN(ProposalDetector):
         return losses if targets is not None else detections
 
 
-_CONFIG_FIELDS = {f.name for f in dataclasses.fields(FastRCNNConfig)}
-
-
 def fast_rcnn(
     config: FastRCNNConfig,
     *,
@@ -210,12 +207,7 @@ def fast_rcnn(
     Raises:
         TypeError: a keyword that is neither a builder keyword nor a config field.
     """
-    unknown = sorted(set(overrides) - _CONFIG_FIELDS)
-    if unknown:
-        raise TypeError(
-            f"Fast R-CNN got unexpected keyword argument(s) {unknown}; besides its builder "
-            f"keywords it accepts the FastRCNNConfig fields: {', '.join(sorted(_CONFIG_FIELDS))}")
-    config = dataclasses.replace(config, **overrides)
+    config = replace_config(config, overrides, model="Fast R-CNN")
     pretrained = weights_backbone is not None
     if trainable_backbone_layers is None and pretrained:
         trainable_backbone_layers = 3

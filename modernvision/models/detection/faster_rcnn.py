@@ -54,7 +54,7 @@ from torch import Tensor, nn
 
 from modernvision._errors import InvalidArgumentError
 from modernvision.models.backbone import create_backbone
-from modernvision.models.detection._generalized import Detector
+from modernvision.models.detection._generalized import Detector, replace_config
 from modernvision.models.detection._roi_heads import FastRCNNPredictor, RoIHeads, TwoMLPHead
 from modernvision.models.detection._rpn import PerLevelRPNHead, RegionProposalNetwork, RPNHead
 from modernvision.models.detection._structures import Detections, ImageBatch
@@ -191,9 +191,6 @@ class FasterRCNN(Detector):
         return detections
 
 
-_CONFIG_FIELDS = {f.name for f in dataclasses.fields(FasterRCNNConfig)}
-
-
 def faster_rcnn(
     config: FasterRCNNConfig,
     *,
@@ -241,13 +238,7 @@ def faster_rcnn(
     Raises:
         TypeError: a keyword that is neither a builder keyword nor a config field.
     """
-    unknown = sorted(set(overrides) - _CONFIG_FIELDS)
-    if unknown:
-        raise TypeError(
-            f"Faster R-CNN got unexpected keyword argument(s) {unknown}; besides torchvision's "
-            f"builder keywords it accepts the FasterRCNNConfig fields: "
-            f"{', '.join(sorted(_CONFIG_FIELDS))}")
-    config = dataclasses.replace(config, **overrides)
+    config = replace_config(config, overrides, model="Faster R-CNN")
     pretrained = weights_backbone is not None
     if trainable_backbone_layers is None:
         trainable_backbone_layers = 3 if pretrained else 5

@@ -52,7 +52,6 @@ Where this departs from the paper:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +62,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from modernvision._errors import InvalidArgumentError
+from modernvision.models.detection._generalized import replace_config
 from modernvision.models.detection._proposals import (
     ProposalBatch,
     ProposalDetector,
@@ -287,9 +287,6 @@ class RCNN(ProposalDetector):
         return losses if targets is not None else detections
 
 
-_CONFIG_FIELDS = {f.name for f in dataclasses.fields(RCNNConfig)}
-
-
 def rcnn(
     config: RCNNConfig,
     *,
@@ -334,12 +331,7 @@ def rcnn(
     Raises:
         TypeError: a keyword that is neither a builder keyword nor a config field.
     """
-    unknown = sorted(set(overrides) - _CONFIG_FIELDS)
-    if unknown:
-        raise TypeError(
-            f"R-CNN got unexpected keyword argument(s) {unknown}; besides its builder keywords "
-            f"it accepts the RCNNConfig fields: {', '.join(sorted(_CONFIG_FIELDS))}")
-    config = dataclasses.replace(config, **overrides)
+    config = replace_config(config, overrides, model="R-CNN")
     cnn = create(config.backbone, num_classes=0, weights=weights_backbone,
                  **dict(config.backbone_kwargs))
     heads = RCNNHeads(

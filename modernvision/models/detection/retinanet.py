@@ -46,7 +46,6 @@ Departures from the paper (torchvision's, unless said otherwise):
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,7 +57,7 @@ from torch import Tensor, nn
 from modernvision._errors import InvalidArgumentError
 from modernvision.losses import sigmoid_focal_loss, smooth_l1_loss
 from modernvision.models.backbone import create_backbone
-from modernvision.models.detection._generalized import Detector
+from modernvision.models.detection._generalized import Detector, replace_config
 from modernvision.models.detection._structures import Detections, ImageBatch
 from modernvision.models.detection.transform import IMAGENET_MEAN, IMAGENET_STD, DetectionTransform
 from modernvision.models.necks.fpn import ConvP6P7, FeaturePyramidNetwork, FPNBackbone
@@ -78,6 +77,7 @@ __all__ = [
     "RetinaNetHead",
     "convert_torchvision_retinanet",
     "retinanet",
+    "retinanet_mobilenet_v2_050_fpn",
     "retinanet_resnet18_fpn",
     "retinanet_resnet50_fpn",
 ]
@@ -379,9 +379,6 @@ class RetinaNet(Detector):
         return results
 
 
-_CONFIG_FIELDS = {f.name for f in dataclasses.fields(RetinaNetConfig)}
-
-
 def retinanet(
     config: RetinaNetConfig,
     *,
@@ -419,12 +416,7 @@ def retinanet(
     Raises:
         TypeError: a keyword that is neither a builder keyword nor a config field.
     """
-    unknown = sorted(set(overrides) - _CONFIG_FIELDS)
-    if unknown:
-        raise TypeError(
-            f"RetinaNet got unexpected keyword argument(s) {unknown}; besides the builder "
-            f"keywords it accepts the RetinaNetConfig fields: {', '.join(sorted(_CONFIG_FIELDS))}")
-    config = dataclasses.replace(config, **overrides)
+    config = replace_config(config, overrides, model="RetinaNet")
     pretrained = weights_backbone is not None
     if trainable_backbone_layers is None:
         trainable_backbone_layers = 3 if pretrained else 5
@@ -473,6 +465,13 @@ RESNET50_FPN = RetinaNetConfig("resnet50")
 RESNET18_FPN = RetinaNetConfig("resnet18", fpn_channels=64, p6_input="c5",
                                anchor_sizes=_octave_sizes((16, 32, 64, 128, 256)),
                                min_size=256, max_size=512)
+#: The demo detector's backbone and pyramid (``fasterrcnn_mobilenet_v2_050_fpn``: MobileNetV2
+#: x0.5, C3-C5, 64 channels, the same parameter names), so ``--init`` of its weights carries
+#: the backbone and the FPN over; P6 from P5 (the 64-channel pyramid is cheaper than C5).
+MOBILENET_V2_050_FPN = RetinaNetConfig("mobilenet_v2", fpn_channels=64, p6_input="p5",
+                                       anchor_sizes=_octave_sizes((16, 32, 64, 128, 256)),
+                                       min_size=256, max_size=512,
+                                       backbone_kwargs=(("width_mult", 0.5),))
 
 
 @register_model(task="detection", torchvision="retinanet_resnet50_fpn",
@@ -486,3 +485,11 @@ def retinanet_resnet50_fpn(*, num_classes: int = 91, **kwargs) -> RetinaNet:
 def retinanet_resnet18_fpn(*, num_classes: int = 91, **kwargs) -> RetinaNet:
     """CPU-sized: ResNet-18, 64-channel P3-P7 and subnets, P6 from C5, 256-pixel images."""
     return retinanet(RESNET18_FPN, num_classes=num_classes, **kwargs)
+
+
+@register_model(task="detection")
+def retinanet_mobilenet_v2_050_fpn(*, num_classes: int = 91, **kwargs) -> RetinaNet:
+    """CPU-sized: MobileNetV2 x0.5, 64-channel P3-P7 and subnets, 256-pixel images; its
+    backbone and FPN are named as the demo Faster R-CNN's, so its weights can initialise them
+    (``train --init``)."""
+    return retinanet(MOBILENET_V2_050_FPN, num_classes=num_classes, **kwargs)

@@ -55,7 +55,6 @@ Departures from the paper (torchvision's, unless said otherwise):
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -70,7 +69,7 @@ from modernvision._errors import InvalidArgumentError
 from modernvision.layers.conv import ConvNormAct
 from modernvision.losses import smooth_l1_loss
 from modernvision.models.backbone import create_backbone
-from modernvision.models.detection._generalized import Detector
+from modernvision.models.detection._generalized import Detector, replace_config
 from modernvision.models.detection._structures import Detections, ImageBatch
 from modernvision.models.detection.transform import IMAGENET_MEAN, IMAGENET_STD, DetectionTransform
 from modernvision.models.registry import StateDict, register_model
@@ -513,9 +512,6 @@ class SSD(Detector):
         return results
 
 
-_CONFIG_FIELDS = {f.name for f in dataclasses.fields(SSDConfig)}
-
-
 def ssd(
     config: SSDConfig,
     *,
@@ -549,15 +545,10 @@ def ssd(
     Raises:
         TypeError: a keyword that is neither a builder keyword nor a config field.
     """
-    unknown = sorted(set(overrides) - _CONFIG_FIELDS)
-    if unknown:
-        raise TypeError(
-            f"SSD got unexpected keyword argument(s) {unknown}; besides the builder keywords it "
-            f"accepts the SSDConfig fields: {', '.join(sorted(_CONFIG_FIELDS))}")
     if not 0 < positive_fraction <= 1:
         raise InvalidArgumentError(
             f"positive_fraction must be in (0, 1], got {positive_fraction!r}")
-    config = dataclasses.replace(config, **overrides)
+    config = replace_config(config, overrides, model="SSD")
     pretrained = weights_backbone is not None
     if trainable_backbone_layers is None:
         trainable_backbone_layers = 4 if pretrained else 5
