@@ -280,13 +280,10 @@ def apply_size_overrides(config: Any, overrides: dict[str, Any], *, model: str) 
     """``config`` with ``overrides`` (fields of its dataclass) replaced, for a one-stage
     detector's builder: as :func:`replace_config`, and a ``min_size`` without ``max_size`` sets
     both, and a list ``min_size`` (multi-scale training, as JSON gives it) becomes a tuple."""
-    replace_config(config, overrides, model=model)  # the unknown-keyword check
-    import dataclasses
-
     overrides = dict(overrides)
     if "min_size" in overrides and "max_size" not in overrides:
         size = overrides["min_size"]
         overrides["max_size"] = max(size) if isinstance(size, (list, tuple)) else size
     if isinstance(overrides.get("min_size"), list):
         overrides["min_size"] = tuple(overrides["min_size"])
-    return dataclasses.replace(config, **overrides)
+    return replace_config(config, overrides, model=model)
