@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 
 import torch
+from segmentation_instance import bench_model_kwargs  # this folder, on the path as a script
 
 from modernvision.engine.jobs.base import job_for_model
 from modernvision.engine.jobs.configs import PanopticConfig
@@ -52,11 +53,7 @@ def main() -> None:
     p.add_argument("--out", default=None)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    # The model keywords of bench/segmentation_instance.py (its defaults).
-    model_kwargs = dict(fpn_channels=64, mask_roi="align", box_batch_size_per_image=128,
-                        rpn_pre_nms_top_n_train=1000, rpn_post_nms_top_n_train=500,
-                        rpn_pre_nms_top_n_test=500, rpn_post_nms_top_n_test=200,
-                        box_detections_per_img=50)
+    model_kwargs = bench_model_kwargs()  # segmentation_instance.py's defaults
     rows = {}
     for split, n in (("val", args.val), ("test", args.test)):
         cfg = PanopticConfig(model=args.model, data=f"scenes:{args.data}", train_subset=1,

@@ -27,6 +27,8 @@ MODELS = {
     "unet": ("unet_padded", {"base_width": 16}, 1e-2),
     "deeplabv2": ("deeplabv2_resnet18", {}, 5e-3),
     "deeplabv3": ("deeplabv3_resnet18", {}, 5e-3),
+    # Started with --init from our own scenes detector / Panoptic FPN (backbone + FPN).
+    "semantic_fpn": ("semantic_fpn_mobilenet_v2_050", {}, 1e-3),
 }
 
 
@@ -41,12 +43,12 @@ def train_one(key: str, args: argparse.Namespace) -> dict:
                          weight_decay=1e-4, scheduler="cosine", image_size=args.image_size,
                          train_subset=args.train_subset, eval_subset=args.eval_subset,
                          device="cpu", run_dir=str(run_dir), model_kwargs=dict(kwargs),
-                         seed=0, init=args.init)
+                         seed=0, init=args.init, class_weighting=args.class_weighting)
     result = train(cfg, overwrite=True, progress=False)
     history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     epoch_seconds = [h["train_time_s"] for h in history if "train_time_s" in h]
     row = {"model": key, "registry": model, "kwargs": kwargs, "lr": args.lr or lr,
-           "init": args.init,
+           "init": args.init, "class_weighting": args.class_weighting,
            "params": _params(run_dir), "epochs": result["epochs_run"],
            "train_images": args.train_subset, "image_size": args.image_size,
            "seconds_per_epoch": (sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds
@@ -63,6 +65,65 @@ def _params(run_dir: Path) -> int:
     state = torch.load(run_dir / "model_final.pt", map_location="cpu", weights_only=False)
     return int(sum(v.numel() for k, v in state["model"].items()
                    if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))))
+
+
+def asset(run_dir: Path, out: Path, tau: float = 0.0) -> None:
+    """Ship a semantic run's weights (fp16) with its model name, keywords, classes, image size
+    and a line on how it was trained (read by :mod:`modernvision.demos.segmentation`). With
+    ``tau`` (chosen on val by ``bench/segmentation_adjust.py``) it also ships the logit offset
+    ``-tau * log(class weight)`` that the demo adds to the logits."""
+    import torch
+
+    from modernvision.engine.jobs import load_run
+
+    run = load_run(run_dir)
+    stages, origin = _init_chain(Path(run_dir))
+    extra, adjusted = {}, ""
+    if tau:
+        if run.model.class_weight is None:
+            raise SystemExit(f"--asset-tau {tau}: {run_dir} was trained without class weights")
+        extra["logit_offset"] = (-tau * run.model.class_weight.log()).float()
+        sweeps = Path("bench/segmentation_adjust_results.jsonl")
+        rows = ([json.loads(line) for line in sweeps.read_text().splitlines()]
+                if sweeps.is_file() else [])
+        rows = [r for r in rows if Path(r["run"]) == Path(run_dir) and r["chosen_tau"] == tau]
+        if not rows:
+            raise SystemExit(f"--asset-tau {tau}: no sweep of {run_dir} in {sweeps} chose it; "
+                             "run bench/segmentation_adjust.py first")
+        adjusted = (f", {rows[-1]['test_miou_chosen']:.3f} with the logits adjusted by "
+                    f"-{tau:g} log w (tau chosen on {rows[-1]['val_images']} val scenes)")
+    metrics = json.loads((run.run_dir / "test_metrics.json").read_text())
+    state = {k: v.half() if v.is_floating_point() else v
+             for k, v in run.model.state_dict().items()}
+    torch.save({"model_name": run.cfg.model, "classes": run.meta["classes"],
+                "model_kwargs": dict(run.cfg.model_kwargs), "image_size": run.cfg.image_size,
+                "state_dict": state, **extra,
+                "trained": " + ".join(f"{e} x {n} scenes" for e, n, _ in stages)
+                           + f" from {origin}, {sum(t for *_, t in stages):.0f} s on 2 CPU "
+                           f"cores, {run.cfg.class_weighting} class weighting; test mIoU "
+                           f"{metrics['test_miou']:.3f} on "
+                           f"{metrics['test_images']} test scenes{adjusted}"}, out)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
+
+
+def _init_chain(run_dir: Path) -> tuple[list[tuple[int, int, float]], str]:
+    """``(epochs, training scenes, train seconds)`` of ``run_dir`` and of the runs it continued
+    (``--init`` of an earlier run's weights), first run first, and where the first started."""
+    stages, origin = [], "random weights"
+    while run_dir is not None:
+        cfg = json.loads((run_dir / "config.json").read_text())
+        history = [json.loads(line)
+                   for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        stages.append((len(history), cfg["train_subset"],
+                       sum(h.get("train_time_s", 0.0) for h in history)))
+        init, run_dir = cfg.get("init"), None
+        if init:
+            folder = Path(init) if Path(init).is_dir() else Path(init).parent
+            if (folder / "metrics.jsonl").is_file():
+                run_dir = folder
+            else:
+                origin = Path(init).name
+    return stages[::-1], origin
 
 
 def memory(args: argparse.Namespace) -> list[dict]:
@@ -105,9 +166,19 @@ def main() -> None:
     p.add_argument("--init", default=None,
                    help="a run folder or weights file of our own `train` to start from (e.g. an "
                         "earlier run's model_final.pt, to continue it with a fresh schedule)")
+    p.add_argument("--class-weighting", default="none", choices=("none", "median_frequency"))
     p.add_argument("--memory", action="store_true")
     p.add_argument("--out", default="bench/segmentation_results.jsonl")
+    p.add_argument("--asset", type=Path, default=None, metavar="RUN_DIR",
+                   help="write RUN_DIR's weights as the demo's asset (--asset-out) and exit")
+    p.add_argument("--asset-out", type=Path,
+                   default=Path("modernvision/assets/semantic_fpn_mobilenet_v2_050_scenes.pt"))
+    p.add_argument("--asset-tau", type=float, default=0.0,
+                   help="ship the logit adjustment -tau * log(class weight) (default 0: none)")
     args = p.parse_args()
+    if args.asset is not None:
+        asset(args.asset, args.asset_out, args.asset_tau)
+        return
     def emit(row: dict) -> None:  # written at once, so a run cut short keeps what it did
         print(json.dumps(row), flush=True)
         with open(args.out, "a") as f:

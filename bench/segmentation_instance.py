@@ -35,6 +35,16 @@ from modernvision.models.registry import get_entry
 from modernvision.optim import build_optimizer, build_scheduler
 
 
+def bench_model_kwargs(*, fpn_channels: int = 64, mask_roi: str = "align",
+                       box_batch: int = 128) -> dict:
+    """The model keywords of these runs (the defaults are the command-line defaults); the saved
+    weights do not carry them, so ``panoptic_merge.py`` rebuilds the model from this too."""
+    return dict(fpn_channels=fpn_channels, mask_roi=mask_roi, box_batch_size_per_image=box_batch,
+                rpn_pre_nms_top_n_train=1000, rpn_post_nms_top_n_train=500,
+                rpn_pre_nms_top_n_test=500, rpn_post_nms_top_n_test=200,
+                box_detections_per_img=50)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="maskrcnn_resnet18_fpn", help="default: %(default)s")
@@ -66,11 +76,8 @@ def main() -> None:
 
     task = get_entry(args.model).task
     config_cls = PanopticConfig if task == "panoptic" else InstanceConfig
-    model_kwargs = dict(fpn_channels=args.fpn_channels, mask_roi=args.mask_roi,
-                        box_batch_size_per_image=args.box_batch,
-                        rpn_pre_nms_top_n_train=1000, rpn_post_nms_top_n_train=500,
-                        rpn_pre_nms_top_n_test=500, rpn_post_nms_top_n_test=200,
-                        box_detections_per_img=50)
+    model_kwargs = bench_model_kwargs(fpn_channels=args.fpn_channels, mask_roi=args.mask_roi,
+                                      box_batch=args.box_batch)
     cfg = config_cls(model=args.model, data=f"scenes:{args.data}", train_subset=args.train,
                      eval_subset=args.test, epochs=args.epochs, batch_size=args.batch_size,
                      lr=args.lr, optimizer="adamw", weight_decay=1e-4,

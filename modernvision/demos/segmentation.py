@@ -4,7 +4,10 @@ The checkerboard effect counted (kernel 3 / stride 2 against kernel 4 / stride 2
 conv), the share of a rate-24 3x3's taps that fall on the padding, then a small padded U-Net
 trained with ``modernvision``'s semantic job on freshly made 64x64 scenes (Fashion-MNIST things
 on three textures), its four scores on held-out scenes and colour-coded predictions with a
-legend.
+legend. Then, when the package ships them, the weights of a Semantic FPN our own ``train``
+produced on the full 256-pixel scenes (``assets/semantic_fpn_mobilenet_v2_050_scenes.pt``; the
+command is in ``bench/segmentation.md``), scored on 20 fresh scenes under a seed no bench split
+uses.
 """
 
 from __future__ import annotations
@@ -12,7 +15,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-__all__ = ["demo_section"]
+from modernvision.assets import ASSETS_DIR
+
+__all__ = ["ASSET", "demo_section", "shipped_section"]
+
+ASSET = ASSETS_DIR / "semantic_fpn_mobilenet_v2_050_scenes.pt"
+#: Scenes of the shipped model's part: a seed that none of the bench's splits (0, 1, 2) uses.
+SEED, NUM_IMAGES = 20261204, 20
 
 
 def demo_section(out: Path, *, epochs: int = 8) -> list[str]:
@@ -51,5 +60,53 @@ def demo_section(out: Path, *, epochs: int = 8) -> list[str]:
     images = sorted((data / "images" / "val").iterdir())[:2]
     preds = predict_run(out / "unet_run", images, options={"out": str(out / "predictions")})
     lines.append(f"predictions with legend in {out / 'predictions'}: {preds[0]['text']}")
+    lines += shipped_section(out)
     lines.append(f"segmentation section took {time.perf_counter() - start:.1f} s")
     return lines
+
+
+def shipped_section(out: Path, *, asset: Path | None = None) -> list[str]:
+    """The shipped Semantic FPN on ``NUM_IMAGES`` new 256-pixel scenes: the four scores and
+    one drawn prediction under ``out``."""
+    import torch
+
+    from modernvision.data.formats.dataset import load_rgb
+    from modernvision.data.scenes import SceneSemanticDataset, make_scenes
+    from modernvision.engine.jobs.segmentation import semantic_transforms
+    from modernvision.metrics.segmentation import SegmentationMetrics
+    from modernvision.models import create
+    from modernvision.viz.draw import draw_semantic, save_image
+
+    asset = Path(asset or ASSET)
+    if not asset.is_file():
+        return [f"semantic FPN: no shipped weights at {asset}; see bench/segmentation.md"]
+    blob = torch.load(asset, map_location="cpu", weights_only=True)
+    classes = blob["classes"]
+    model = create(blob["model_name"], num_classes=len(classes), **blob["model_kwargs"])
+    model.load_state_dict(blob["state_dict"])  # fp16 tensors copied into float32 ones
+    model.eval()
+    root = Path(out) / "semantic-scenes"
+    make_scenes(root, NUM_IMAGES, SEED, split="test", overwrite=True)
+    data = SceneSemanticDataset(root, "test", transforms=semantic_transforms(blob["image_size"]))
+    metrics = SegmentationMetrics(len(classes), ignore_index=data.ignore_index)
+    # Where the weights were trained class-weighted, the asset may carry a val-chosen offset
+    # -tau * log(w) that takes part of the weights' boost of the rare classes back.
+    offset = blob.get("logit_offset")
+    offset = 0.0 if offset is None else offset.float()[:, None, None]
+    first = None
+    with torch.no_grad():
+        for i in range(len(data)):
+            image, target = data[i]
+            labels = (model(image[None]) + offset).argmax(1)
+            metrics.update(labels, target[None])
+            first = first if first is not None else labels[0]
+    scores = metrics.compute()
+    rgb = load_rgb(data.paths.images / data.files[0])
+    path = Path(out) / "semantic_fpn.png"
+    save_image(draw_semantic(rgb, first.numpy(), classes), path)
+    return [f"{blob['model_name']} ({sum(p.numel() for p in model.parameters()) / 1e6:.1f} M "
+            f"params, {asset.stat().st_size / 1e6:.1f} MB fp16), trained by our `modernvision "
+            f"train` ({blob['trained']})",
+            f"{NUM_IMAGES} new scenes (seed {SEED}): mIoU {scores['miou']:.3f}, pixel acc "
+            f"{scores['pixel_acc']:.3f}, mean acc {scores['mean_acc']:.3f}, fwIoU "
+            f"{scores['fwiou']:.3f}; first scene drawn to {path}"]

@@ -109,6 +109,7 @@ def test_training_gives_every_parameter_a_gradient_and_eval_top_k(tiny):
     assert not missing, missing[:5]
     tiny.eval()
     with torch.no_grad():
+        tiny.heads.size[-1].bias.fill_(12.0)  # 48-pixel boxes: some reach past the 96 rows
         detections = tiny(images)
     assert len(detections) == 2 and all(isinstance(d, Detections) for d in detections)
     assert all(len(d) <= 100 for d in detections)
@@ -189,3 +190,50 @@ def test_keypoint_variant_decodes_its_targets_back_and_trains():
     assert all(p.grad is not None for p in model.parameters())
     with pytest.raises(Exception, match="has no 'keypoints'"):
         model([torch.rand(3, 128, 128)], [_t(boxes, [1, 2])])
+
+
+def test_mobilenet_variant_starts_from_the_shipped_detectors_backbone():
+    """``centernet_mobilenet_v2_050`` names its backbone as the demo Faster R-CNN does:
+    ``load_own_weights`` (``train --init``) carries the whole MobileNetV2 over, so its C5 on a
+    real photo is the detector's; the neck and heads stay fresh, and the model trains."""
+    from modernvision.data import load_photo
+    from modernvision.demos.detection import ASSET
+    from modernvision.models.pretrained import load_own_weights
+
+    torch.manual_seed(0)
+    model = create("centernet_mobilenet_v2_050", num_classes=21)
+    report = load_own_weights(model, ASSET)
+    assert report["shape_mismatch"] == []
+    assert all(k.startswith(("neck.", "heads.")) for k in report["not_in_source"])
+    body = [k for k in model.state_dict() if k.startswith("backbone.")]
+    assert sorted(report["loaded"]) == sorted(body) and body[0].startswith("backbone.body.")
+    detector = create("fasterrcnn_mobilenet_v2_050_fpn", num_classes=21).eval()
+    load_own_weights(detector, ASSET)
+    model.eval()
+    photo = torch.from_numpy(load_photo("astronaut")[:160, :224]).permute(2, 0, 1)[None] / 255.0
+    with torch.no_grad():
+        ours = model.backbone(photo)["c5"]
+        theirs = detector.backbone.body(photo)["c5"]
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+    model.train()
+    images = [photo[0, :, :128, :128], photo[0, :, 32:128, :]]
+    targets = [_t([[10, 20, 60, 80], [70, 5, 120, 40]], [1, 3]), _t([[30, 30, 90, 70]], [2])]
+    losses = model(images, targets)
+    sum(losses.values()).backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, missing[:5]
+
+
+def test_heatmap_heads_keep_default_weights_and_regression_heads_start_small():
+    # As the authors' code: a heatmap head only gets its -2.19 output bias; the regression
+    # heads start at N(0, 0.001) weights and zero biases.
+    torch.manual_seed(0)
+    model = create("centernet_keypoints_resnet18", num_classes=3)
+    for name in ("heatmap", "keypoint_heatmap"):
+        head = getattr(model.heads, name)
+        torch.testing.assert_close(head[-1].bias, torch.full_like(head[-1].bias, -2.19))
+        assert head[-1].weight.std() > 0.02 and head[0].weight.std() > 0.01
+    for name in ("offset", "size", "keypoint_offset", "keypoint_regression"):
+        head = getattr(model.heads, name)
+        assert all(float(m.weight.std()) < 0.002 and not m.bias.any()
+                   for m in (head[0], head[-1]))

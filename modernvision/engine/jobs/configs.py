@@ -375,9 +375,15 @@ class SemanticConfig(RunConfig):
     weight_decay: float = opt(1e-4, "weight decay (decoupled for adamw)")
     image_size: int | None = opt(None, "resize images (bilinear) and label maps (nearest) to "
                                  "this side (default: native size)")
+    class_weighting: str = opt("none", "none | median_frequency: weight the cross entropy by "
+                               "median freq / freq(c) over the training label maps (Eigen & "
+                               "Fergus 2015, SegNet)")
 
     def validate(self) -> None:
         super().validate()
+        if self.class_weighting not in ("none", "median_frequency"):
+            raise InvalidArgumentError(f"--class-weighting must be none or median_frequency, "
+                                       f"got {self.class_weighting!r}")
         if self.data_spec.kind != "scenes":
             raise InvalidArgumentError(
                 f"--data {self.data!r}: a semantic segmenter trains on scenes:DIR "

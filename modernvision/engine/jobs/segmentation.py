@@ -98,6 +98,19 @@ def _split_or_none(root: Path, split: str) -> SceneSemanticDataset | None:
     return SceneSemanticDataset(root, split)
 
 
+def _median_frequency_weights(train: SceneSemanticDataset, n: int | None) -> list[float]:
+    """Median frequency balancing over the (first ``n``) training label maps at their native
+    size (resizing with nearest neighbours keeps the frequencies, up to rounding)."""
+    from modernvision.data.io import read_label_map
+    from modernvision.losses import label_frequencies, median_frequency_weights
+
+    files = train.files[:n] if n is not None else train.files
+    maps = (torch.from_numpy(read_label_map(train.paths.semantic / f).astype(np.int64))
+            for f in files)
+    freq = label_frequencies(maps, train.num_classes, ignore_index=train.ignore_index)
+    return [round(float(w), 6) for w in median_frequency_weights(freq)]
+
+
 def _subset(dataset: Dataset, n: int | None) -> Dataset:
     return dataset if n is None or n >= len(dataset) else Subset(dataset, range(n))
 
@@ -131,6 +144,8 @@ class SemanticJob(Job):
         if splits["val"] is None:
             raise MissingFileError(f"--data {cfg.data}: no val or test split to evaluate on")
         meta = {"classes": list(train.classes), "ignore_index": train.ignore_index}
+        if cfg.class_weighting == "median_frequency":
+            meta["class_weights"] = _median_frequency_weights(train, cfg.train_subset)
         return DataParts(train=_subset(train, cfg.train_subset),
                          val=_subset(splits["val"], cfg.eval_subset),
                          test=_subset(splits["test"], cfg.eval_subset), meta=meta)
@@ -142,8 +157,11 @@ class SemanticJob(Job):
         if "in_channels" in params:  # RGB scenes; U-Net's default is the paper's 1
             kwargs.setdefault("in_channels", 3)
         kwargs.setdefault("ignore_index", meta.get("ignore_index", 255))
-        return create(cfg.model, num_classes=len(meta["classes"]),
-                      weights=cfg.weights if pretrained else None, **kwargs)
+        model = create(cfg.model, num_classes=len(meta["classes"]),
+                       weights=cfg.weights if pretrained else None, **kwargs)
+        if meta.get("class_weights") is not None:
+            model.set_class_weight(torch.tensor(meta["class_weights"]))
+        return model
 
     def build_evaluator(self, cfg: SemanticConfig, meta: dict,
                         dataset: Dataset) -> SemanticEvaluator:

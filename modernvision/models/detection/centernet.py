@@ -62,7 +62,8 @@ from modernvision.models.registry import register_model
 from modernvision.ops import clip_boxes_to_image, draw_gaussian, gaussian_radius
 
 __all__ = ["CenterNet", "CenterNetConfig", "CenterNetHeads", "CenterNetKeypoints", "UpConvNeck",
-           "centernet", "centernet_keypoints_resnet18", "centernet_resnet18", "centernet_resnet50",
+           "centernet", "centernet_keypoints_resnet18", "centernet_mobilenet_v2_050",
+           "centernet_resnet18", "centernet_resnet50",
            "centernet_targets", "decode_centers", "keypoint_targets"]
 
 
@@ -82,6 +83,8 @@ class CenterNetConfig:
         min_size: the shorter image side after resizing.
         max_size: the longest the longer side may become.
         backbone_kwargs: keyword arguments of the backbone builder, as pairs.
+        body_name: hold the backbone as ``backbone.body`` (the FPN detectors' parameter
+            names), so a detector of this library can initialise it (``train --init``).
     """
 
     backbone: str = "resnet18"
@@ -95,6 +98,7 @@ class CenterNetConfig:
     min_size: int | tuple[int, ...] = 512
     max_size: int = 512
     backbone_kwargs: tuple[tuple[str, Any], ...] = ()
+    body_name: bool = False
 
     def __post_init__(self) -> None:
         if not self.up_channels or any(not isinstance(c, int) or c < 1
@@ -110,6 +114,19 @@ class CenterNetConfig:
     @property
     def output_stride(self) -> int:
         return 32 // 2 ** len(self.up_channels)
+
+
+class _AsBody(nn.Module):
+    """A backbone held as ``body``: parameter names ``backbone.body.*`` as in the FPN
+    detectors (their ``FPNBackbone`` holds its classifier so)."""
+
+    def __init__(self, body: nn.Module) -> None:
+        super().__init__()
+        self.body = body
+        self.out_channels = body.out_channels
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        return self.body(x)
 
 
 def _bilinear_(weight: Tensor) -> None:
@@ -142,14 +159,21 @@ class UpConvNeck(nn.Sequential):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
 
-def _head(in_channels: int, width: int, out: int, bias: float = 0.0) -> nn.Sequential:
+def _head(in_channels: int, width: int, out: int, bias: float | None = None) -> nn.Sequential:
+    """3x3 conv + ReLU + 1x1 conv. A regression head (``bias=None``) starts at N(0, 0.001)
+    weights and zero biases; a heatmap head (``bias`` = -2.19) keeps PyTorch's default weights
+    and only sets the output bias, as the authors' code does. (With N(0, 0.001) there too,
+    training on the scenes turned every output weight of the heatmap negative within the first
+    epoch; see bench/detection.md.)"""
     head = nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(inplace=True),
                          nn.Conv2d(width, out, 1))
-    for m in head:
-        if isinstance(m, nn.Conv2d):
-            nn.init.normal_(m.weight, std=0.001)
-            nn.init.zeros_(m.bias)
-    nn.init.constant_(head[-1].bias, bias)
+    if bias is None:
+        for m in head:
+            if isinstance(m, nn.Conv2d):
+                nn.init.normal_(m.weight, std=0.001)
+                nn.init.zeros_(m.bias)
+    else:
+        nn.init.constant_(head[-1].bias, bias)
     return head
 
 
@@ -452,6 +476,8 @@ def centernet(config: CenterNetConfig, *, num_classes: int = 81,
                            weights=weights_backbone, frozen_bn=weights_backbone is not None,
                            **dict(config.backbone_kwargs))
     neck = UpConvNeck(body.out_channels["c5"], config.up_channels)
+    if config.body_name:
+        body = _AsBody(body)
     heads = CenterNetHeads(neck.out_channels, num_classes - 1, config.head_channels,
                            config.num_keypoints)
     transform = DetectionTransform(config.min_size, config.max_size, image_mean=image_mean,
@@ -462,6 +488,11 @@ def centernet(config: CenterNetConfig, *, num_classes: int = 81,
 
 CENTERNET_RESNET18 = CenterNetConfig("resnet18", min_size=256, max_size=256)
 CENTERNET_RESNET50 = CenterNetConfig("resnet50")
+#: The demo detector's backbone (``fasterrcnn_mobilenet_v2_050_fpn``: MobileNetV2 x0.5) under
+#: its parameter names, so ``--init`` of the detector's weights starts the backbone trained.
+CENTERNET_MOBILENET_V2_050 = CenterNetConfig("mobilenet_v2", min_size=256, max_size=256,
+                                             backbone_kwargs=(("width_mult", 0.5),),
+                                             body_name=True)
 CENTERNET_KEYPOINTS_RESNET18 = CenterNetConfig("resnet18", num_keypoints=4, min_size=256,
                                                max_size=256)
 
@@ -476,6 +507,14 @@ def centernet_resnet18(*, num_classes: int = 81, **kwargs) -> CenterNet:
 def centernet_resnet50(*, num_classes: int = 81, **kwargs) -> CenterNet:
     """CenterNet on ResNet-50, the paper's 512-pixel inputs."""
     return centernet(CENTERNET_RESNET50, num_classes=num_classes, **kwargs)
+
+
+@register_model(task="detection")
+def centernet_mobilenet_v2_050(*, num_classes: int = 81, **kwargs) -> CenterNet:
+    """CPU-sized: MobileNetV2 x0.5 (C5, 1280 channels) with the up-convolutions to stride 4,
+    256-pixel inputs; its backbone is named as the demo Faster R-CNN's, so that detector's
+    weights can initialise it (``train --init``)."""
+    return centernet(CENTERNET_MOBILENET_V2_050, num_classes=num_classes, **kwargs)
 
 
 @register_model(task="keypoint")

@@ -8,7 +8,10 @@ torchvision's segmentation models) and
 * in training mode, called as ``model(images, targets)`` with ``targets: Tensor[B, H, W]``
   (int64 class indices, ``ignore_index`` for unlabelled pixels), returns
   ``{"loss": cross_entropy}`` (plus ``"loss_aux"`` for a model with an auxiliary head),
-  so the same Trainer drives every segmenter.
+  so the same Trainer drives every segmenter. ``class_weight`` (``None``, or
+  ``Tensor[num_classes]``, e.g. :func:`~modernvision.losses.median_frequency_weights`) weights
+  that cross entropy per class; it is not part of the state dict (the training run's config
+  says how it was set).
 
 A model whose output is smaller than its input (the paper's valid-convolution U-Net) scores
 the centre of the target: the target is centre-cropped to the logits, as the paper trains.
@@ -16,6 +19,7 @@ the centre of the target: the target is centre-cropped to the logits, as the pap
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -53,6 +57,21 @@ class Segmenter(nn.Module):
                                        f"{num_classes!r}")
         self.num_classes, self.in_channels = num_classes, in_channels
         self.ignore_index, self.aux_weight = ignore_index, aux_weight
+        self.register_buffer("class_weight", None, persistent=False)
+
+    def set_class_weight(self, weight: Tensor | None) -> None:
+        """Weight the training cross entropy per class (``None``: unweighted)."""
+        if weight is not None:
+            weight = torch.as_tensor(weight, dtype=torch.float32)
+            if weight.shape != (self.num_classes,) or not torch.isfinite(weight).all() or (
+                    weight < 0).any():
+                raise InvalidArgumentError(
+                    f"class_weight must be {self.num_classes} finite, non-negative numbers "
+                    f"(one per class), got shape {tuple(weight.shape)}")
+            ref = next(iter(self.parameters()), None)
+            if ref is not None:
+                weight = weight.to(ref.device)
+        self.class_weight = weight
 
     def forward_logits(self, x: Tensor) -> Tensor:
         """Images ``(B, C, H, W)`` -> logits ``(B, num_classes, H, W)``."""
@@ -83,7 +102,8 @@ class Segmenter(nn.Module):
             target = targets
             if logits.shape[-2:] != target.shape[-2:]:
                 target = center_crop(target, tuple(logits.shape[-2:]))
-            loss = F.cross_entropy(logits, target.long(), ignore_index=self.ignore_index)
+            loss = F.cross_entropy(logits, target.long(), weight=self.class_weight,
+                                   ignore_index=self.ignore_index)
             losses["loss" if name == "out" else f"loss_{name}"] = (
                 loss if name == "out" else self.aux_weight * loss)
         return losses
