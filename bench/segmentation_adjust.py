@@ -56,9 +56,13 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
+    from modernvision._errors import UserError
     from modernvision.engine.jobs import load_run
 
-    run = load_run(args.run)
+    try:
+        run = load_run(args.run)
+    except UserError as exc:
+        raise SystemExit(f"--run: {exc}") from None
     if run.model.class_weight is None:
         raise SystemExit(f"--run {args.run}: trained without class weights; nothing to adjust")
     log_w = run.model.class_weight.log()

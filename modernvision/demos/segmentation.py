@@ -99,7 +99,8 @@ def shipped_section(out: Path, *, asset: Path | None = None) -> list[str]:
             image, target = data[i]
             labels = (model(image[None]) + offset).argmax(1)
             metrics.update(labels, target[None])
-            first = first if first is not None else labels[0]
+            if i == 0:
+                first = labels[0]
     scores = metrics.compute()
     rgb = load_rgb(data.paths.images / data.files[0])
     path = Path(out) / "semantic_fpn.png"
