@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from modernvision._errors import InvalidArgumentError
 from modernvision.models.classification._base import Classifier
 
-__all__ = ["Backbone", "create_backbone"]
+__all__ = ["AsBody", "Backbone", "create_backbone"]
 
 
 class Backbone(nn.Module):
@@ -95,6 +95,21 @@ class Backbone(nn.Module):
 
     def extra_repr(self) -> str:
         return f"out_features={self.out_features}, trainable_layers={self.trainable_layers}"
+
+
+class AsBody(nn.Module):
+    """A :class:`Backbone` held as ``body``, so its parameters are named ``backbone.body.*``
+    as in the FPN detectors (whose ``FPNBackbone`` holds its classifier so): a detector without
+    an FPN built on it loads an FPN detector's backbone with ``train --init``."""
+
+    def __init__(self, body: Backbone) -> None:
+        super().__init__()
+        self.body = body
+        self.out_channels = body.out_channels
+        self.strides = body.strides
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        return self.body(x)
 
 
 def _attach(root: nn.Module, path: str, module: nn.Module) -> None:

@@ -120,12 +120,15 @@ def test_training_gives_every_parameter_a_gradient_and_eval_top_k(tiny):
 def test_up_convolutions_start_as_bilinear_upsampling_and_builders_check_keywords():
     model = create("centernet_resnet18", num_classes=3)
     up = model.neck[3]
-    x = torch.rand(1, 1, 4, 4)
-    conv = torch.nn.ConvTranspose2d(1, 1, 4, 2, 1, bias=False)
-    conv.weight.data.copy_(up.weight[:1, :1])
+    # the whole transposed conv, all 256 channels: each output channel is its own input
+    # channel upsampled (had every (in, out) pair the kernel, all outputs would be one map)
+    x = torch.rand(2, 256, 4, 4)
+    with torch.no_grad():
+        ours = up(x)
     bilinear = torch.nn.functional.interpolate(x, scale_factor=2, mode="bilinear",
                                                align_corners=False)
-    torch.testing.assert_close(conv(x)[..., 1:-1, 1:-1], bilinear[..., 1:-1, 1:-1])
+    torch.testing.assert_close(ours[..., 1:-1, 1:-1], bilinear[..., 1:-1, 1:-1])
+    assert not torch.allclose(ours[:, 0], ours[:, 1])
     assert [m.out_channels for m in model.neck if isinstance(m, torch.nn.ConvTranspose2d)] == \
         [256, 128, 64]
     with pytest.raises(TypeError, match="unexpected keyword argument"):
@@ -192,38 +195,6 @@ def test_keypoint_variant_decodes_its_targets_back_and_trains():
         model([torch.rand(3, 128, 128)], [_t(boxes, [1, 2])])
 
 
-def test_mobilenet_variant_starts_from_the_shipped_detectors_backbone():
-    """``centernet_mobilenet_v2_050`` names its backbone as the demo Faster R-CNN does:
-    ``load_own_weights`` (``train --init``) carries the whole MobileNetV2 over, so its C5 on a
-    real photo is the detector's; the neck and heads stay fresh, and the model trains."""
-    from modernvision.data import load_photo
-    from modernvision.demos.detection import ASSET
-    from modernvision.models.pretrained import load_own_weights
-
-    torch.manual_seed(0)
-    model = create("centernet_mobilenet_v2_050", num_classes=21)
-    report = load_own_weights(model, ASSET)
-    assert report["shape_mismatch"] == []
-    assert all(k.startswith(("neck.", "heads.")) for k in report["not_in_source"])
-    body = [k for k in model.state_dict() if k.startswith("backbone.")]
-    assert sorted(report["loaded"]) == sorted(body) and body[0].startswith("backbone.body.")
-    detector = create("fasterrcnn_mobilenet_v2_050_fpn", num_classes=21).eval()
-    load_own_weights(detector, ASSET)
-    model.eval()
-    photo = torch.from_numpy(load_photo("astronaut")[:160, :224]).permute(2, 0, 1)[None] / 255.0
-    with torch.no_grad():
-        ours = model.backbone(photo)["c5"]
-        theirs = detector.backbone.body(photo)["c5"]
-    torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
-    model.train()
-    images = [photo[0, :, :128, :128], photo[0, :, 32:128, :]]
-    targets = [_t([[10, 20, 60, 80], [70, 5, 120, 40]], [1, 3]), _t([[30, 30, 90, 70]], [2])]
-    losses = model(images, targets)
-    sum(losses.values()).backward()
-    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
-    assert not missing, missing[:5]
-
-
 def test_heatmap_heads_keep_default_weights_and_regression_heads_start_small():
     # As the authors' code: a heatmap head only gets its -2.19 output bias; the regression
     # heads start at N(0, 0.001) weights and zero biases.
@@ -237,3 +208,25 @@ def test_heatmap_heads_keep_default_weights_and_regression_heads_start_small():
         head = getattr(model.heads, name)
         assert all(float(m.weight.std()) < 0.002 and not m.bias.any()
                    for m in (head[0], head[-1]))
+
+
+def test_fpn_variant_fuses_the_pyramid_at_stride_8_and_predicts_at_stride_4():
+    import torch.nn.functional as F
+
+    from modernvision._errors import InvalidArgumentError
+    from modernvision.models.detection.centernet import CenterNetConfig
+
+    torch.manual_seed(0)
+    model = create("centernet_mobilenet_v2_050_fpn", num_classes=5).eval()
+    x = torch.rand(1, 3, 128, 96)
+    with torch.no_grad():
+        fused = model.backbone(x)
+        levels = model.backbone.fpn(model.backbone.body(x))
+        out = model.heads(model.neck(fused["p3"]))
+    assert list(fused) == ["p3"] and fused["p3"].shape[-2:] == (16, 12)
+    ref = sum(F.interpolate(v, size=(16, 12), mode="bilinear", align_corners=False)
+              for v in levels.values())
+    torch.testing.assert_close(fused["p3"], ref)
+    assert model.stride == 4 and out["heatmap"].shape == (1, 4, 32, 24)
+    with pytest.raises(InvalidArgumentError, match="fpn_levels"):
+        CenterNetConfig("mobilenet_v2", fpn_channels=64, fpn_levels=("p3",))

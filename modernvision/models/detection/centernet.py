@@ -4,9 +4,9 @@ Paper: Zhou, Wang, Krahenbuhl, "Objects as Points", 2019, arXiv:1904.07850.
 
 Network (Sec. 4, "ResNet"): a ResNet's last stage (stride 32) is brought back to stride 4 by
 three up-convolutions (4x4 transposed convolutions of stride 2, initialised as bilinear
-upsampling) of 256, 128 and 64 channels, each preceded by a 3x3 convolution and followed by
-batch norm and ReLU. Three heads -- 3x3 conv (64) + ReLU + 1x1 conv -- predict on that
-stride-4 map: a heatmap per class ``Y_hat`` (sigmoid; the bias starts at ``-2.19``), a local
+upsampling channel by channel) of 256, 128 and 64 channels, each preceded by a 3x3 convolution
+and followed by batch norm and ReLU. Three heads -- 3x3 conv (64) + ReLU + 1x1 conv -- predict
+on that stride-4 map: a heatmap per class ``Y_hat`` (sigmoid; the bias starts at ``-2.19``), a local
 offset ``O_hat`` (2 channels) and the box size ``S_hat`` (2 channels, output-map pixels).
 
 Targets (Sec. 3): an object's centre ``p`` falls at ``p~ = floor(p / R)`` on the map (``R = 4``);
@@ -38,12 +38,17 @@ Departures:
       library has no deformable convolution); the paper's ResNet-18 gets 28.1 AP with them.
     * ``centernet_resnet18`` here keeps the paper's structure at 256-pixel inputs for the
       composited scenes (``min_size``, ``max_size``); the paper trains at 512.
+    * ``centernet_mobilenet_v2_050_fpn`` is ours: an FPN over C3-C5 whose levels are summed at
+      stride 8 (:class:`FusedFPN`; the paper's DLA-34 likewise merges finer stages before its
+      heads) and one up-convolution to stride 4, so it starts from the demo detector's backbone
+      and FPN.
     * Decoding drops boxes with no area after clipping to the image.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -53,16 +58,19 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from modernvision._errors import InvalidArgumentError
+from modernvision.layers.conv_transpose import bilinear_kernel
 from modernvision.losses.focal import centernet_focal_loss
-from modernvision.models.backbone import create_backbone
+from modernvision.models.backbone import AsBody, create_backbone
 from modernvision.models.detection._generalized import Detector, apply_size_overrides
 from modernvision.models.detection._structures import Detections, ImageBatch
 from modernvision.models.detection.transform import IMAGENET_MEAN, IMAGENET_STD, DetectionTransform
+from modernvision.models.necks.fpn import FeaturePyramidNetwork
 from modernvision.models.registry import register_model
 from modernvision.ops import clip_boxes_to_image, draw_gaussian, gaussian_radius
 
 __all__ = ["CenterNet", "CenterNetConfig", "CenterNetHeads", "CenterNetKeypoints", "UpConvNeck",
-           "centernet", "centernet_keypoints_resnet18", "centernet_mobilenet_v2_050",
+           "FusedFPN", "centernet", "centernet_keypoints_resnet18", "centernet_mobilenet_v2_050",
+           "centernet_mobilenet_v2_050_fpn",
            "centernet_resnet18", "centernet_resnet50",
            "centernet_targets", "decode_centers", "keypoint_targets"]
 
@@ -73,7 +81,11 @@ class CenterNetConfig:
 
     Attributes:
         backbone: a registered classifier used headless; its ``c5`` (stride 32) is read.
-        up_channels: channels of the three up-convolutions (256, 128, 64).
+        up_channels: channels of the up-convolutions (the paper's three: 256, 128, 64).
+        fpn_channels: ``0`` (the paper): the up-convolutions start from ``c5``. Else the
+            ``fpn_levels`` go through an FPN of this width, its levels are upsampled to the
+            finest and summed (:class:`FusedFPN`), and the up-convolutions start there.
+        fpn_levels: the backbone stages an FPN reads, finest first.
         head_channels: width of each head's 3x3 convolution (64).
         min_overlap: CornerNet's IoU for the Gaussian radius (0.7).
         size_weight: ``lambda_size`` (0.1).
@@ -89,6 +101,8 @@ class CenterNetConfig:
 
     backbone: str = "resnet18"
     up_channels: tuple[int, ...] = (256, 128, 64)
+    fpn_channels: int = 0
+    fpn_levels: tuple[str, ...] = ("c3", "c4", "c5")
     head_channels: int = 64
     min_overlap: float = 0.7
     size_weight: float = 0.1
@@ -111,43 +125,54 @@ class CenterNetConfig:
             raise InvalidArgumentError(
                 f"max_detections must be a positive int, got {self.max_detections!r}")
 
+        if self.fpn_channels and (not self.fpn_levels or any(
+                re.fullmatch(r"c[2-5]", n) is None for n in self.fpn_levels)):
+            raise InvalidArgumentError(
+                f"fpn_levels must be backbone stages c2..c5, finest first, got {self.fpn_levels}")
+
     @property
     def output_stride(self) -> int:
-        return 32 // 2 ** len(self.up_channels)
+        start = 2 ** int(self.fpn_levels[0][1]) if self.fpn_channels else 32
+        return start // 2 ** len(self.up_channels)
 
 
-class _AsBody(nn.Module):
-    """A backbone held as ``body``: parameter names ``backbone.body.*`` as in the FPN
-    detectors (their ``FPNBackbone`` holds its classifier so)."""
+class FusedFPN(nn.Module):
+    """A backbone and an FPN (held as ``body`` and ``fpn``, the FPN detectors' names) whose
+    levels are upsampled bilinearly to the finest and summed: one map at the finest stride,
+    ``{finest: (B, d, H, W)}``, that sees every level (as the semantic branch of Panoptic FPN
+    merges its pyramid, and every FPN parameter gets a gradient)."""
 
-    def __init__(self, body: nn.Module) -> None:
+    def __init__(self, body: nn.Module, fpn: FeaturePyramidNetwork) -> None:
         super().__init__()
-        self.body = body
-        self.out_channels = body.out_channels
+        self.body, self.fpn = body, fpn
+        finest = fpn.output_names(list(body.out_channels))[0]
+        self.out_channels = {finest: fpn.out_channels}
+        self.strides = {finest: next(iter(body.strides.values()))}
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        return self.body(x)
-
-
-def _bilinear_(weight: Tensor) -> None:
-    """Fill a ``(C_in, C_out, k, k)`` transposed-conv weight with bilinear upsampling."""
-    k = weight.shape[-1]
-    f = math.ceil(k / 2)
-    c = (2 * f - 1 - f % 2) / (2.0 * f)
-    coords = torch.arange(k, dtype=weight.dtype)
-    kernel_1d = 1 - (coords / f - c).abs()
-    with torch.no_grad():
-        weight.copy_((kernel_1d[:, None] * kernel_1d[None, :]).expand_as(weight))
+        levels = list(self.fpn(self.body(x)).values())
+        size = levels[0].shape[-2:]
+        fused = levels[0]
+        for level in levels[1:]:
+            fused = fused + F.interpolate(level, size=size, mode="bilinear", align_corners=False)
+        return {next(iter(self.out_channels)): fused}
 
 
 class UpConvNeck(nn.Sequential):
-    """Per up-convolution: 3x3 conv + BN + ReLU, 4x4 stride-2 transposed conv + BN + ReLU."""
+    """Per up-convolution: 3x3 conv + BN + ReLU, 4x4 stride-2 transposed conv + BN + ReLU.
+
+    Each transposed conv starts as bilinear upsampling channel by channel (FCN's
+    :func:`~modernvision.layers.bilinear_kernel`, zero between channels). Filling the kernel
+    into every (input, output) pair instead, as an earlier version did, makes all output
+    channels one and the same map at the start; CenterNet's heatmap then did not learn at all
+    on the scenes (bench/detection.md)."""
 
     def __init__(self, in_channels: int, channels: Sequence[int]) -> None:
         layers: list[nn.Module] = []
         for out in channels:
             up = nn.ConvTranspose2d(out, out, 4, 2, 1, bias=False)
-            _bilinear_(up.weight)
+            with torch.no_grad():
+                up.weight.copy_(bilinear_kernel(out, out, 4))
             layers += [nn.Conv2d(in_channels, out, 3, padding=1, bias=False),
                        nn.BatchNorm2d(out), nn.ReLU(inplace=True),
                        up, nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
@@ -471,13 +496,17 @@ def centernet(config: CenterNetConfig, *, num_classes: int = 81,
         TypeError: a keyword that is neither a builder keyword nor a config field.
     """
     config = apply_size_overrides(config, overrides, model="CenterNet")
-    body = create_backbone(config.backbone, out_features=("c5",),
+    body = create_backbone(config.backbone,
+                           out_features=config.fpn_levels if config.fpn_channels else ("c5",),
                            trainable_layers=trainable_backbone_layers,
                            weights=weights_backbone, frozen_bn=weights_backbone is not None,
                            **dict(config.backbone_kwargs))
-    neck = UpConvNeck(body.out_channels["c5"], config.up_channels)
-    if config.body_name:
-        body = _AsBody(body)
+    if config.fpn_channels:
+        body = FusedFPN(body, FeaturePyramidNetwork(list(body.out_channels.values()),
+                                                    config.fpn_channels))
+    elif config.body_name:
+        body = AsBody(body)
+    neck = UpConvNeck(next(iter(body.out_channels.values())), config.up_channels)
     heads = CenterNetHeads(neck.out_channels, num_classes - 1, config.head_channels,
                            config.num_keypoints)
     transform = DetectionTransform(config.min_size, config.max_size, image_mean=image_mean,
@@ -493,6 +522,11 @@ CENTERNET_RESNET50 = CenterNetConfig("resnet50")
 CENTERNET_MOBILENET_V2_050 = CenterNetConfig("mobilenet_v2", min_size=256, max_size=256,
                                              backbone_kwargs=(("width_mult", 0.5),),
                                              body_name=True)
+#: The same with the detector's 64-channel FPN over C3-C5 (its names too: ``--init`` loads
+#: backbone and FPN), fused at stride 8, and one up-convolution to stride 4.
+CENTERNET_MOBILENET_V2_050_FPN = CenterNetConfig(
+    "mobilenet_v2", up_channels=(64,), fpn_channels=64, min_size=256, max_size=256,
+    backbone_kwargs=(("width_mult", 0.5),))
 CENTERNET_KEYPOINTS_RESNET18 = CenterNetConfig("resnet18", num_keypoints=4, min_size=256,
                                                max_size=256)
 
@@ -515,6 +549,16 @@ def centernet_mobilenet_v2_050(*, num_classes: int = 81, **kwargs) -> CenterNet:
     256-pixel inputs; its backbone is named as the demo Faster R-CNN's, so that detector's
     weights can initialise it (``train --init``)."""
     return centernet(CENTERNET_MOBILENET_V2_050, num_classes=num_classes, **kwargs)
+
+
+@register_model(task="detection")
+def centernet_mobilenet_v2_050_fpn(*, num_classes: int = 81, **kwargs) -> CenterNet:
+    """CPU-sized, ours: the demo detector's MobileNetV2 x0.5 **and** its 64-channel FPN
+    (C3-C5; same names, so ``train --init`` loads both), the levels fused at stride 8
+    (:class:`FusedFPN`) and one up-convolution to stride 4, 256-pixel inputs. The paper's
+    up-convolutions from C5 alone start from a stride-32 map, 8x8 cells for a 256-pixel
+    scene; this variant keeps the detector's finer levels."""
+    return centernet(CENTERNET_MOBILENET_V2_050_FPN, num_classes=num_classes, **kwargs)
 
 
 @register_model(task="keypoint")

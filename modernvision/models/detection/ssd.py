@@ -51,6 +51,8 @@ Departures from the paper (torchvision's, unless said otherwise):
       ResNet-18 (``C3``, ``C4``, ``C5``, strides 8-32) instead of VGG-16, three extra blocks
       with batch norm (maps 32, 16, 8, 4, 2, 1), no L2 normalisation (ResNet's maps are batch
       normalised), ImageNet mean/std, scales ``0.07..0.9`` for 20-90 pixel objects.
+      ``ssd256_mobilenet_v2_050`` is the same on the demo detector's MobileNetV2 x0.5, held as
+      ``backbone.body`` as there, so ``train --init`` of its weights starts it trained.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -90,6 +92,7 @@ __all__ = [
     "SSDVGG16Backbone",
     "convert_torchvision_ssd",
     "ssd",
+    "ssd256_mobilenet_v2_050",
     "ssd256_resnet18",
     "ssd300_vgg16",
 ]
@@ -123,6 +126,8 @@ class SSDConfig:
         clip: clip default-box sides to the image.
         l2_scale: initial scale of the L2-normalised ``conv4_3`` (VGG only; 20).
         fc_width: channels of ``fc6`` and ``fc7`` (VGG only; 1024).
+        backbone_kwargs: keyword arguments of a registry backbone's builder, as pairs
+            (``(("width_mult", 0.5),)``).
     """
 
     backbone: str = "vgg16"
@@ -137,6 +142,7 @@ class SSDConfig:
     clip: bool = True
     l2_scale: float = 20.0
     fc_width: int = 1024
+    backbone_kwargs: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         maps = (2 if self.backbone == "vgg16" else len(self.levels)) + len(self.extras)
@@ -562,7 +568,7 @@ def ssd(
     else:
         body = create_backbone(config.backbone, out_features=config.levels,
                                trainable_layers=trainable_backbone_layers, frozen_bn=pretrained,
-                               weights=weights_backbone)
+                               weights=weights_backbone, **dict(config.backbone_kwargs))
         backbone = SSDBackbone(body, config.extras, batch_norm=config.extra_batch_norm)
     boxes = DefaultBoxGenerator(config.aspect_ratios, config.scales, config.steps,
                                 clip=config.clip)
@@ -618,6 +624,10 @@ SSD256_RESNET18 = SSDConfig(
     extras=((128, 256, 3, 2, 1), (128, 256, 3, 2, 1), (128, 256, 3, 2, 1)),
     extra_batch_norm=True, size=(256, 256), scales=(0.07, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9),
     steps=(8, 16, 32, 64, 128, 256))
+#: The demo detector's backbone (MobileNetV2 x0.5; C3-C5 of 16, 48, 1280 channels) held as
+#: ``backbone.body`` as there, so ``train --init`` of its weights starts it trained.
+SSD256_MOBILENET_V2_050 = replace(
+    SSD256_RESNET18, backbone="mobilenet_v2", backbone_kwargs=(("width_mult", 0.5),))
 
 
 @register_model(task="detection", torchvision="ssd300_vgg16", converter=convert_torchvision_ssd)
@@ -630,3 +640,10 @@ def ssd300_vgg16(*, num_classes: int = 91, **kwargs) -> SSD:
 def ssd256_resnet18(*, num_classes: int = 91, **kwargs) -> SSD:
     """CPU-sized: ResNet-18 C3-C5 + 3 batch-normed extra blocks, six maps, 256x256 images."""
     return ssd(SSD256_RESNET18, num_classes=num_classes, **kwargs)
+
+
+@register_model(task="detection")
+def ssd256_mobilenet_v2_050(*, num_classes: int = 91, **kwargs) -> SSD:
+    """CPU-sized: the demo detector's MobileNetV2 x0.5 (C3-C5, named as there for
+    ``train --init``) + 3 batch-normed extra blocks, six maps, 256x256 images."""
+    return ssd(SSD256_MOBILENET_V2_050, num_classes=num_classes, **kwargs)

@@ -43,7 +43,9 @@ Departures:
       subtraction, as Darknet does.
     * ``yolov3_small`` is ours: a narrower, shallower Darknet (width 1/4, 1-1-2-2-1 blocks) and
       neck, at 256 pixels, with the paper's anchors scaled by 256 / 416, sized for the 2-core
-      CPU and the composited scenes.
+      CPU and the composited scenes. ``yolov3_mobilenet_v2_050`` is ours too: the demo
+      detector's MobileNetV2 x0.5 (named as there, for ``train --init``) with a 64-128-256 neck
+      and ImageNet normalisation, the input its backbone was trained on.
 """
 
 from __future__ import annotations
@@ -58,16 +60,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from modernvision._errors import InvalidArgumentError
-from modernvision.models.backbone import create_backbone
+from modernvision.models.backbone import AsBody, create_backbone
 from modernvision.models.classification.darknet import darknet_conv
 from modernvision.models.detection._generalized import Detector, apply_size_overrides
 from modernvision.models.detection._structures import Detections, ImageBatch
-from modernvision.models.detection.transform import DetectionTransform
+from modernvision.models.detection.transform import IMAGENET_MEAN, IMAGENET_STD, DetectionTransform
 from modernvision.models.registry import register_model
 from modernvision.ops import batched_nms, box_iou, clip_boxes_to_image
 
 __all__ = ["COCO_ANCHORS", "YOLOv3", "YOLOv3Config", "YOLOv3Head", "yolov3", "yolov3_darknet53",
-           "yolov3_small"]
+           "yolov3_mobilenet_v2_050", "yolov3_small"]
 
 #: The paper's nine COCO anchors, (w, h) pixels at 416x416, by area.
 COCO_ANCHORS: tuple[tuple[float, float], ...] = (
@@ -95,6 +97,8 @@ class YOLOv3Config:
         min_size: the shorter image side after resizing (several: drawn per training image).
         max_size: the longest the longer side may become.
         backbone_kwargs: keyword arguments of the backbone builder, as pairs.
+        body_name: hold the backbone as ``backbone.body`` (the FPN detectors' parameter
+            names, so ``train --init`` of such a detector's weights starts it trained).
     """
 
     backbone: str = "darknet53"
@@ -105,6 +109,7 @@ class YOLOv3Config:
     min_size: int | tuple[int, ...] = 416
     max_size: int = 416
     backbone_kwargs: tuple[tuple[str, Any], ...] = ()
+    body_name: bool = False
 
     def __post_init__(self) -> None:
         if len(self.neck_widths) != len(self.levels) or not self.levels:
@@ -409,6 +414,8 @@ def yolov3(config: YOLOv3Config, *, num_classes: int = 81, weights_backbone: str
                            trainable_layers=trainable_backbone_layers,
                            weights=weights_backbone, **dict(config.backbone_kwargs))
     neck = YOLOv3Neck(list(body.out_channels.values()), config.neck_widths)
+    if config.body_name:
+        body = AsBody(body)
     head = YOLOv3Head(config.neck_widths, config.anchors_per_scale, num_classes - 1)
     transform = DetectionTransform(config.min_size, config.max_size, image_mean=image_mean,
                                    image_std=image_std, size_divisible=32)
@@ -423,6 +430,11 @@ YOLOV3_DARKNET53 = YOLOv3Config()
 YOLOV3_SMALL = YOLOv3Config(
     neck_widths=(32, 64, 128), anchors=scaled_anchors(COCO_ANCHORS, 256 / 416), min_size=256,
     max_size=256, backbone_kwargs=(("width_mult", 0.25), ("depths", (1, 1, 2, 2, 1))))
+#: The demo detector's backbone (``fasterrcnn_mobilenet_v2_050_fpn``: MobileNetV2 x0.5, C3-C5 of
+#: 16, 48 and 1280 channels) under its parameter names, for ``train --init``.
+YOLOV3_MOBILENET_V2_050 = YOLOv3Config(
+    "mobilenet_v2", neck_widths=(64, 128, 256), anchors=scaled_anchors(COCO_ANCHORS, 256 / 416),
+    min_size=256, max_size=256, backbone_kwargs=(("width_mult", 0.5),), body_name=True)
 
 
 @register_model(task="detection")
@@ -435,3 +447,14 @@ def yolov3_darknet53(*, num_classes: int = 81, **kwargs) -> YOLOv3:
 def yolov3_small(*, num_classes: int = 81, **kwargs) -> YOLOv3:
     """CPU-sized YOLOv3: Darknet at 1/4 width with 1-1-2-2-1 blocks, 256 pixels."""
     return yolov3(YOLOV3_SMALL, num_classes=num_classes, **kwargs)
+
+
+@register_model(task="detection")
+def yolov3_mobilenet_v2_050(*, num_classes: int = 81, **kwargs) -> YOLOv3:
+    """CPU-sized YOLOv3 on the demo detector's MobileNetV2 x0.5 (named as its backbone, so
+    ``train --init`` of that detector's weights starts it trained), a 64-128-256 neck, 256
+    pixels. The backbone was trained on ImageNet-normalised inputs, so this variant normalises
+    so too (Darknet's variants only scale to [0, 1])."""
+    kwargs.setdefault("image_mean", IMAGENET_MEAN)
+    kwargs.setdefault("image_std", IMAGENET_STD)
+    return yolov3(YOLOV3_MOBILENET_V2_050, num_classes=num_classes, **kwargs)
