@@ -64,7 +64,7 @@ from modernvision.models.backbone import AsBody, create_backbone
 from modernvision.models.detection._generalized import Detector, apply_size_overrides
 from modernvision.models.detection._structures import Detections, ImageBatch
 from modernvision.models.detection.transform import IMAGENET_MEAN, IMAGENET_STD, DetectionTransform
-from modernvision.models.necks.fpn import FeaturePyramidNetwork
+from modernvision.models.necks.fpn import FeaturePyramidNetwork, FPNBackbone
 from modernvision.models.registry import register_model
 from modernvision.ops import clip_boxes_to_image, draw_gaussian, gaussian_radius
 
@@ -136,21 +136,20 @@ class CenterNetConfig:
         return start // 2 ** len(self.up_channels)
 
 
-class FusedFPN(nn.Module):
-    """A backbone and an FPN (held as ``body`` and ``fpn``, the FPN detectors' names) whose
-    levels are upsampled bilinearly to the finest and summed: one map at the finest stride,
+class FusedFPN(FPNBackbone):
+    """An :class:`FPNBackbone` (``body`` and ``fpn``, the FPN detectors' names) whose levels
+    are upsampled bilinearly to the finest and summed: one map at the finest stride,
     ``{finest: (B, d, H, W)}``, that sees every level (as the semantic branch of Panoptic FPN
     merges its pyramid, and every FPN parameter gets a gradient)."""
 
     def __init__(self, body: nn.Module, fpn: FeaturePyramidNetwork) -> None:
-        super().__init__()
-        self.body, self.fpn = body, fpn
-        finest = fpn.output_names(list(body.out_channels))[0]
-        self.out_channels = {finest: fpn.out_channels}
-        self.strides = {finest: next(iter(body.strides.values()))}
+        super().__init__(body, fpn)
+        finest = next(iter(self.out_channels))
+        self.out_channels = {finest: self.out_channels[finest]}
+        self.strides = {finest: self.strides[finest]}
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        levels = list(self.fpn(self.body(x)).values())
+        levels = list(super().forward(x).values())
         size = levels[0].shape[-2:]
         fused = levels[0]
         for level in levels[1:]:
